@@ -1,0 +1,1 @@
+"""Prefect orchestration of the pipeline: flows and deployments only, no extraction logic."""

@@ -1,0 +1,1 @@
+"""News structured-data extraction pipeline stages."""

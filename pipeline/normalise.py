@@ -1,0 +1,292 @@
+"""Normalisation: who is named in an article, and which organisations.
+
+People: every PERSON mention is resolved to the fullest form of the name in the
+article ("Mr. Pan" and "Pan" -> "Pan Helin"), with the role and organisation
+given in an appositive or a title. Organisations: ORG mentions are cleaned,
+merged (acronyms in brackets, short forms, possessive and comma forms of
+sub-units), typed and given a country, and keyed by a stable id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pycountry
+
+from pipeline.segment import Entity, SegmentedArticle
+from schemas.records import OrganisationType, normalise_name, organisation_id
+
+HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|dr|prof|sir|dame|president|premier|vice|prime|minister|chairman|chairwoman|ceo|chancellor|secretary|general|governor|senator|rep|mayor|director)\.?\s+)+", re.I)
+EVENT_WORDS = re.compile(r"\b(conference|forum|summit|expo|exposition|session|sessions|dialogue|meeting|games|award|awards|fair|olympics|plan|law|act|index|initiative|week|day)\b", re.I)
+SUBUNIT_HEADS = re.compile(r"^(institute|center|centre|school|department|bureau|office|college|faculty|laboratory|lab|division)\b", re.I)
+LEGAL_SUFFIX = re.compile(r"[\s,]+(co\.?|ltd\.?|limited|inc\.?|corp\.?|corporation|plc|llc|group|holdings?|company)\.?$", re.I)
+INTERNATIONAL = {
+    "eu": "European Union", "european union": "European Union", "un": "United Nations", "united nations": "United Nations",
+    "imf": "International Monetary Fund", "wto": "World Trade Organization", "oecd": "OECD", "nato": "NATO",
+    "g7": "G7", "g20": "G20", "world bank": "World Bank", "who": "World Health Organization",
+}  # fmt: skip
+EU_BODY = re.compile(r"\b(european (commission|parliament|council|central bank|court)|council of the european union|eu commission)\b", re.I)
+
+# (pattern, type), first match on the organisation's head wins.
+TYPE_RULES: list[tuple[re.Pattern[str], OrganisationType]] = [
+    (re.compile(r"\b(party|communist|cpc|political bureau|politburo|central committee)\b", re.I), "party"),
+    (re.compile(r"\b(university|college|business school|school of)\b", re.I), "university"),
+    (re.compile(r"\b(institute|academy|research|think tank|laborator(y|ies)|centre|center|observatory|forecast)\b", re.I), "research_institute"),
+    (re.compile(r"\b(ministry|department|commission|bureau|administration|government|council|parliament|congress|senate|agency|authority|regulator|cabinet|state council|committee|office|court|customs|central bank|people's bank|federal reserve|treasury|police|army|military|navy)\b", re.I), "government"),
+    (re.compile(r"\b(association|union|chamber|federation|foundation|society|alliance|coalition|campaign|trust|charity|network|ngo)\b", re.I), "ngo"),
+    (re.compile(r"\b(daily|times|post|news|press|tribune|journal|herald|gazette|broadcasting|television|tv|radio|reuters|xinhua|bbc|cnn|bloomberg|associated press|magazine)\b", re.I), "media"),
+    (re.compile(r"\b(exchange|board|club|market)\b", re.I), "other"),
+    (re.compile(r"\b(group|co|ltd|inc|corp|corporation|company|holdings?|technolog(y|ies)|motors?|bank|airlines?|manufactur\w*|industries|electronics|pharma\w*|energy|capital|partners|plc|llc)\b", re.I), "company"),
+]
+
+
+@dataclass
+class Person:
+    key: str  # "P1", "P2", ... in order of first mention
+    name: str
+    mentions: list[tuple[int, int]] = field(default_factory=list)
+    role: str | None = None
+    organisation_key: str | None = None
+
+
+@dataclass
+class Org:
+    key: str  # "O1", "O2", ...
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    mentions: list[tuple[int, int]] = field(default_factory=list)
+    type: OrganisationType = "other"
+    country: str | None = None
+
+    @property
+    def id(self) -> str:
+        return organisation_id(self.name)
+
+
+@dataclass
+class Inventory:
+    people: list[Person]
+    organisations: list[Org]
+
+    def person_for_mention(self, text: str, offset: int) -> Person | None:
+        """The person a name mention refers to: exact, then by any shared name token."""
+        bare = _strip_honorifics(text)
+        if not bare:
+            return None
+        for person in self.people:
+            if normalise_name(person.name) == normalise_name(bare):
+                return person
+        tokens = set(normalise_name(bare).split())
+        matches = [p for p in self.people if tokens & set(normalise_name(p.name).split())]
+        if not matches:
+            return None
+        # The nearest person mentioned before this point; cataphora falls back to the first after.
+        before = [p for p in matches if p.mentions and p.mentions[0][0] <= offset]
+        return before[-1] if before else matches[0]
+
+    def org_for_mention(self, text: str) -> Org | None:
+        key = normalise_name(_clean_org_text(text))
+        for org in self.organisations:
+            if key in {normalise_name(n) for n in (org.name, *org.aliases)}:
+                return org
+        return None
+
+
+def _strip_honorifics(text: str) -> str:
+    bare = HONORIFICS.sub("", text.strip())
+    return re.sub(r"['’]s?$", "", bare).strip(" ,.")
+
+
+def _clean_org_text(text: str) -> str:
+    text = re.sub(r"^(the|a|an)\s+", "", text.strip(), flags=re.I)
+    text = re.sub(r"['’]s$", "", text)
+    return text.strip(" ,.;:")
+
+
+def build_inventory(seg: SegmentedArticle) -> Inventory:
+    people = _people(seg)
+    orgs = _organisations(seg, people)
+    _attach_roles(seg, people, orgs)
+    return Inventory(people, orgs)
+
+
+def _people(seg: SegmentedArticle) -> list[Person]:
+    people: list[Person] = []
+    pending: list[Entity] = []
+    for ent in seg.entities:
+        if ent.label != "PERSON":
+            continue
+        name = _strip_honorifics(ent.text)
+        if len(name) < 2:
+            continue
+        if len(name.split()) >= 2 and not any(normalise_name(p.name) == normalise_name(name) for p in people):
+            if not any(set(normalise_name(name).split()) < set(normalise_name(p.name).split()) for p in people):
+                people.append(Person(key=f"P{len(people) + 1}", name=name))
+        pending.append(ent)
+    inventory = Inventory(people, [])
+    for ent in pending:
+        person = inventory.person_for_mention(ent.text, ent.start)
+        if person is not None:
+            person.mentions.append((ent.start, ent.end))
+    for person in people:
+        person.mentions.sort()
+    return people
+
+
+def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
+    text = seg.text
+    person_tokens = {tok for p in people for tok in normalise_name(p.name).split()}
+    orgs: list[Org] = []
+    entities = [e for e in seg.entities if e.label == "ORG" or (e.label in ("GPE", "NORP") and normalise_name(e.text) in INTERNATIONAL)]
+
+    def add(name: str, alias: str | None, span: tuple[int, int] | None) -> Org:
+        for org in orgs:
+            keys = {normalise_name(n) for n in (org.name, *org.aliases)}
+            if normalise_name(name) in keys or (alias and normalise_name(alias) in keys):
+                break
+        else:
+            org = Org(key=f"O{len(orgs) + 1}", name=name)
+            orgs.append(org)
+        for extra in (name, alias):
+            if extra and extra != org.name and extra not in org.aliases:
+                org.aliases.append(extra)
+        if span and span not in org.mentions:
+            org.mentions.append(span)
+        return org
+
+    for i, ent in enumerate(entities):
+        mention = _clean_org_text(ent.text)
+        if not mention or EVENT_WORDS.search(mention) or set(normalise_name(mention).split()) <= person_tokens:
+            continue
+        start = ent.start + ent.text.find(mention)
+        span = (start, start + len(mention))
+        if normalise_name(mention) in INTERNATIONAL:
+            add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
+            continue
+        # "Nankai University's Institute of Industrial Economics" -> "Institute of Industrial Economics, Nankai University"
+        possessive = re.match(r"^(.+?)['’]s\s+(.+)$", mention)
+        if possessive and SUBUNIT_HEADS.match(possessive.group(2)):
+            parent, unit = possessive.group(1), possessive.group(2)
+            add(f"{unit}, {parent}", mention, span)
+            add(parent, None, None)
+            continue
+        # "the Institute of Industrial Economics, Chinese Academy of Social Sciences"
+        nxt = entities[i + 1] if i + 1 < len(entities) else None
+        if nxt is not None and SUBUNIT_HEADS.match(mention) and re.fullmatch(r",\s*(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
+            add(f"{mention}, {_clean_org_text(nxt.text)}", mention, span)
+            continue
+        # "Ministry of Industry and Information Technology (MIIT)"
+        acronym = re.match(r"\s*\(([A-Z][A-Za-z&]{1,9})\)", text[ent.end : ent.end + 14])
+        add(mention, acronym.group(1) if acronym else None, span)
+    _merge_short_forms(orgs)
+    for org in orgs:
+        org.type = organisation_type(org.name)
+        org.mentions.sort()
+    _assign_countries(seg, orgs)
+    return orgs
+
+
+def _merge_short_forms(orgs: list[Org]) -> None:
+    """'TCL' and 'TCL Technology' are aliases of 'TCL Technology Group'."""
+    for short in sorted(orgs, key=lambda o: len(o.name)):
+        if short not in orgs:
+            continue
+        short_key = normalise_name(LEGAL_SUFFIX.sub("", short.name))
+        for long in orgs:
+            if long is short or len(long.name) <= len(short.name):
+                continue
+            long_key = normalise_name(long.name)
+            if long_key.startswith(short_key + " ") and LEGAL_SUFFIX.search(long.name) or normalise_name(LEGAL_SUFFIX.sub("", long.name)) == short_key:
+                for alias in (short.name, *short.aliases):
+                    if alias not in long.aliases and alias != long.name:
+                        long.aliases.append(alias)
+                long.mentions.extend(short.mentions)
+                orgs.remove(short)
+                break
+    for i, org in enumerate(orgs):
+        org.key = f"O{i + 1}"
+
+
+def organisation_type(name: str) -> OrganisationType:
+    if normalise_name(name) in {normalise_name(v) for v in INTERNATIONAL.values()} and not EU_BODY.search(name):
+        return "international"
+    head = name.split(",")[0]
+    for pattern, org_type in TYPE_RULES:
+        if pattern.search(head):
+            return org_type
+    return "company" if LEGAL_SUFFIX.search(name) else "other"
+
+
+def _country_code(name: str) -> str | None:
+    if normalise_name(name) in ("eu", "european union", "europe", "european"):
+        return "EU"
+    try:
+        return pycountry.countries.lookup(name).alpha_2
+    except LookupError:
+        pass
+    demonym = DEMONYMS.get(normalise_name(name))
+    return demonym
+
+
+# The few demonyms pycountry does not know; everything else is resolved by pycountry's names.
+DEMONYMS = {
+    "chinese": "CN", "american": "US", "british": "GB", "english": "GB", "french": "FR", "german": "DE", "japanese": "JP",
+    "korean": "KR", "south korean": "KR", "indian": "IN", "russian": "RU", "italian": "IT", "spanish": "ES", "dutch": "NL",
+    "canadian": "CA", "australian": "AU", "brazilian": "BR", "mexican": "MX", "swiss": "CH", "swedish": "SE", "irish": "IE",
+    "belgian": "BE", "polish": "PL", "turkish": "TR", "saudi": "SA", "israeli": "IL", "iranian": "IR", "taiwanese": "TW",
+    "us": "US", "u s": "US", "uk": "GB", "u k": "GB", "britain": "GB", "america": "US", "beijing": "CN", "washington": "US",
+    "london": "GB", "brussels": "BE", "tokyo": "JP", "hong kong": "HK", "shanghai": "CN",
+}  # fmt: skip
+
+
+def _assign_countries(seg: SegmentedArticle, orgs: list[Org]) -> None:
+    """Country named in the organisation's own name, else the article's main country."""
+    mentioned = Counter(c for e in seg.entities if e.label in ("GPE", "NORP") and (c := _country_code(e.text)) and c != "EU")
+    main_country = mentioned.most_common(1)[0][0] if mentioned else None
+    for org in orgs:
+        if org.type == "international":
+            org.country = None
+            continue
+        if EU_BODY.search(org.name):
+            org.country = "EU"
+            continue
+        own = [c for e in seg.entities if e.label in ("GPE", "NORP") for c in [_country_code(e.text)] if c and any(e.start >= s and e.end <= t for s, t in org.mentions)]
+        words = [c for w in re.findall(r"[A-Z][a-z]+", org.name) if (c := _country_code(w))]
+        org.country = (own or words or [main_country])[0]
+
+
+def _attach_roles(seg: SegmentedArticle, people: list[Person], orgs: list[Org]) -> None:
+    """Role from the appositive after the first full mention, or a title before it."""
+    doc = seg.doc
+    inventory = Inventory(people, orgs)
+    for person in people:
+        for start, end in person.mentions:
+            span = doc.char_span(start, end, alignment_mode="expand")
+            if span is None:
+                continue
+            root = span.root
+            appos = [t for t in root.children if t.dep_ == "appos" and t.i >= span.end]
+            role_text = None
+            if appos:
+                a = appos[0]
+                first = min(t.i for t in a.subtree)
+                last = max(t.i for t in a.subtree)
+                role_text = doc[first : last + 1].text.strip(" ,.")
+            else:
+                before = seg.text[max(0, start - 40) : start]
+                title = re.search(r"((?:[A-Z][a-z]+\s){1,3})$", before)
+                if title and not re.search(r"[.!?]\s*$", before[: title.start()]) and title.group(1).strip() not in ("The", "A", "An", "He", "She"):
+                    role_text = title.group(1).strip()
+            if not role_text or len(role_text) > 160:
+                continue
+            person.role = role_text
+            role_start = seg.text.find(role_text, start)
+            for ent in seg.entities:
+                if ent.label == "ORG" and role_start <= ent.start < role_start + len(role_text):
+                    org = inventory.org_for_mention(ent.text)
+                    if org is not None:
+                        person.organisation_key = org.key
+                        break
+            break
