@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +46,7 @@ def embedded_endpoint(model_name: str = DEFAULT_MODEL, *, threads: int | None = 
     model_path = ensure_model(model_name)
     port = _free_port()
     threads = threads or max(1, os.cpu_count() or 1)
-    log_path = (log_dir or model_path.parent) / f"llama-server-{port}.log"
+    log_path = (log_dir or Path(tempfile.gettempdir())) / f"news-records-llama-server-{port}.log"
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model_path),
