@@ -1,0 +1,104 @@
+"""Benchmark extraction quality and speed on the dev set; append the figures to BENCHMARKS.md.
+
+    .venv/bin/python scripts/bench_extraction.py                      # embedded default model
+    .venv/bin/python scripts/bench_extraction.py --rules-only         # the rule-based baseline
+    .venv/bin/python scripts/bench_extraction.py --embedded-model qwen2.5-coder-0.5b
+
+Runs the pipeline over ../shared/eval-dev/articles (every article re-extracted),
+scores it with `pipeline.evaluate`, prints the report and appends one row to
+the history table in BENCHMARKS.md (section "Extraction quality"). Run it
+alone on the machine: other load inflates the seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.evaluate import evaluate, render_report
+from pipeline.extract import PROMPT_VERSION
+from pipeline.run import RunConfig, run_batch
+from pipeline.write import iter_records
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "BENCHMARKS.md"
+SECTION = "## Extraction quality (dev set)"
+HEADER = (
+    "| date (UTC) | commit | model | prompt | cores | quote F1 | quote+speaker F1 | org F1 | CAP F1 | main topic | exact spans "
+    "| s/article median | s/article max | prompt tok/article median | completion tok/article median |\n"
+    "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+)
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _row(summary: dict, model: str) -> str:
+    t = summary["total"]
+    f = lambda key: f"{t[key]['f1']:.2f}"  # noqa: E731
+    return (
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {_commit()} | {model} | {PROMPT_VERSION} | {os.cpu_count()} "
+        f"| {f('quote_text')} | {f('quote_speaker')} | {f('organisations')} | {f('policy_areas')} "
+        f"| {t['main_topic_accuracy']:.2f} | {t['exact_span_share']:.2f} "
+        f"| {t['seconds']['median']:.1f} | {t['seconds']['max']:.1f} "
+        f"| {t['prompt_tokens']['median']:.0f} | {t['completion_tokens']['median']:.0f} |\n"
+    )
+
+
+def append_row(row: str) -> None:
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + (
+            f"\n\n{SECTION}\n\nProduced by `scripts/bench_extraction.py` on `../shared/eval-dev` (5 articles, 62 gold quotes, "
+            "38 organisations). Every article re-extracted; seconds are wall time per article including all LLM calls; "
+            "tokens include retries. Newest row last.\n\n" + HEADER
+        )
+    # Insert the row at the end of this section's table (other sections belong to other benchmarks).
+    head, section = text[: text.index(SECTION)], text[text.index(SECTION) :]
+    before, after = section.split(HEADER, 1)
+    rows_end = 0
+    for line in after.splitlines(keepends=True):
+        if not line.startswith("|"):
+            break
+        rows_end += len(line)
+    BENCHMARKS.write_text(head + before + HEADER + after[:rows_end] + row + after[rows_end:], encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=Path, default=REPO.parent / "shared/eval-dev/articles")
+    parser.add_argument("--gold", type=Path, default=REPO.parent / "shared/eval-dev/gold")
+    parser.add_argument("--embedded-model", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--rules-only", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="news-records-bench-") as tmp:
+        out = Path(tmp)
+        config = RunConfig(args.articles, out, None, args.embedded_model, args.rules_only, "all")
+        run_batch(config)
+        records = [json.loads(r.model_dump_json()) for r in iter_records(out)]
+    report = evaluate(records, args.gold)
+    print(render_report(report))
+    summary = report.to_json()
+    row = _row(summary, "rules only" if args.rules_only else args.embedded_model)
+    print(row)
+    if not args.no_write:
+        append_row(row)
+        print(f"appended to {BENCHMARKS}")
+
+
+if __name__ == "__main__":
+    main()
