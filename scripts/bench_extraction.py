@@ -28,7 +28,6 @@ from pipeline.write import iter_records
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "BENCHMARKS.md"
-SECTION = "## Extraction quality (dev set)"
 HEADER = (
     "| date (UTC) | commit | model | prompt | cores | quote F1 | quote+speaker F1 | org F1 | CAP F1 | main topic | exact spans "
     "| s/article median | s/article max | prompt tok/article median | completion tok/article median |\n"
@@ -57,13 +56,13 @@ def _row(summary: dict, model: str) -> str:
     )
 
 
-def append_row(row: str) -> None:
+def append_row(row: str, section_name: str) -> None:
+    SECTION = f"## Extraction quality: {section_name}"
     text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
     if SECTION not in text:
         text = text.rstrip("\n") + (
-            f"\n\n{SECTION}\n\nProduced by `scripts/bench_extraction.py` on `../shared/eval-dev` (5 articles, 62 gold quotes, "
-            "38 organisations). Every article re-extracted; seconds are wall time per article including all LLM calls; "
-            "tokens include retries. Newest row last.\n\n" + HEADER
+            f"\n\n{SECTION}\n\nProduced by `scripts/bench_extraction.py --articles {section_name}/articles`. Every article "
+            "re-extracted; seconds are wall time per article including all LLM calls; tokens include retries. Newest row last.\n\n" + HEADER
         )
     # Insert the row at the end of this section's table (other sections belong to other benchmarks).
     head, section = text[: text.index(SECTION)], text[text.index(SECTION) :]
@@ -96,7 +95,7 @@ def main() -> None:
     row = _row(summary, "rules only" if args.rules_only else args.embedded_model)
     print(row)
     if not args.no_write:
-        append_row(row)
+        append_row(row, args.articles.resolve().parent.name)
         print(f"appended to {BENCHMARKS}")
 
 
