@@ -22,7 +22,7 @@ class Engine(str, Enum):
 
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("httpx", "httpcore", "openai", "instructor"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "instructor"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

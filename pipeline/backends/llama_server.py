@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,16 @@ STARTUP_TIMEOUT_S = 180.0
 
 class EmbeddedServerError(RuntimeError):
     """The local llama.cpp server did not start; the message includes its log tail."""
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGKILL when the run that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the finally-block below still stops it on a normal exit
 
 
 def _free_port() -> int:
@@ -59,7 +70,7 @@ def embedded_endpoint(model_name: str = DEFAULT_MODEL, *, threads: int | None = 
     ]  # fmt: skip
     log.info("Loading embedded model %s with llama.cpp on 127.0.0.1:%d (log: %s) ...", model_name, port, log_path)
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
     try:
         base_url = f"http://127.0.0.1:{port}/v1"
         _wait_ready(proc, base_url, log_path)
