@@ -23,10 +23,22 @@ SPEECH_VERBS = frozenset(
     explain claim insist predict suggest urge reiterate highlight accuse attribute acknowledge estimate
     forecast anticipate mention indicate caution describe confirm deny reveal observe write report
     recommend pledge vow propose contend maintain assert admit remark comment underline underscore
-    lash criticize criticise praise welcome""".split()
+    lash criticize criticise praise welcome question""".split()
 )
 # Verbs whose object (not a clause) is the reported content: "called for X", "highlighted X".
-OBJECT_CONTENT_VERBS = frozenset("call highlight urge lash criticize criticise praise welcome recommend pledge propose".split())
+# Not "propose": a proposal is an action, not a statement with reported content.
+OBJECT_CONTENT_VERBS = frozenset(
+    "call highlight urge lash criticize criticise praise welcome recommend pledge emphasize emphasise stress underline underscore".split()
+)
+# Verbs whose reported content is a yes/no question: "questioned if X", "asked whether X".
+QUESTION_VERBS = frozenset("question ask wonder query".split())
+# Nouns naming a person by role: "a spokesman for X", "the chairman", "a renowned economist".
+PERSON_ROLE_NOUNS = frozenset(
+    """spokesman spokeswoman spokesperson official representative economist analyst chairman chairwoman chair
+    president minister director executive researcher professor ceo chief head secretary commissioner founder
+    scholar manager leader premier governor ambassador adviser advisor lawyer strategist dean envoy officer
+    spokespeople""".split()
+)
 PRONOUNS = frozenset("he she they it we i".split())
 TITLE_PREFIXES = frozenset("mr mr. mrs mrs. ms ms. dr dr. prof prof. president premier minister chairman".split())
 
@@ -46,6 +58,9 @@ class SpeakerCue:
     start: int
     end: int
     kind: SpeakerCueKind
+    head: str | None = None  # lower-cased head noun of a description ("spokesperson", "commission")
+    plural: bool = False  # "economists said": an unnamed group
+    definite: bool = False  # "the company" (anaphoric) vs "a spokesman" (possibly cataphoric)
 
 
 @dataclass
@@ -127,6 +142,18 @@ def _name_span(token: Token, sent: SpacySpan) -> tuple[int, int]:
     return left.idx, right.idx + len(right.text)
 
 
+def _entity_at(token: Token, sent: SpacySpan, labels: tuple[str, ...] = ("ORG", "PERSON")) -> SpacySpan | None:
+    for ent in sent.doc.ents:
+        if ent.start <= token.i < ent.end and ent.label_ in labels:
+            return ent
+    return None
+
+
+def _cue_from_entity(ent: SpacySpan) -> SpeakerCue:
+    kind: SpeakerCueKind = "organisation" if ent.label_ == "ORG" else "name" if ent.label_ == "PERSON" else "description"
+    return SpeakerCue(ent.text, ent.start_char, ent.end_char, kind)
+
+
 def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     text_all = sent.doc.text
     lowered = subject.lower_
@@ -135,13 +162,29 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     start, end = _name_span(subject, sent)
     for ent in sent.ents:
         if ent.start <= subject.i < ent.end:
-            kind: SpeakerCueKind = "organisation" if ent.label_ == "ORG" else "name" if ent.label_ == "PERSON" else "description"
-            return SpeakerCue(ent.text, ent.start_char, ent.end_char, kind)
+            return _cue_from_entity(ent)
     if subject.pos_ == "PROPN":
         return SpeakerCue(text_all[start:end], start, end, "name")
-    # "a Google spokesperson", "the company": keep the whole noun phrase as a description.
+    # "The EU's executive, the European Commission, said": the appositive names the speaker.
+    for child in subject.children:
+        if child.dep_ == "appos" and (ent := _entity_at(child, sent)) is not None:
+            return _cue_from_entity(ent)
+    # "the Commission's chief spokesman Nikolaus van der Pas said": a name inside the noun phrase.
+    for token in subject.subtree:
+        if token.i > subject.i and (ent := _entity_at(token, sent, ("PERSON",))) is not None:
+            return _cue_from_entity(ent)
+    # "a Google spokesperson", "the company", "a spokesman for the regulator": keep the noun phrase
+    # (with a following "for/of/at X") as a description for the resolver.
     left = subject.left_edge
-    return SpeakerCue(text_all[left.idx : subject.idx + len(subject.text)], left.idx, subject.idx + len(subject.text), "description")
+    right = subject
+    for child in subject.children:
+        if child.dep_ == "prep" and child.i > subject.i and child.lower_ in ("for", "of", "at", "with", "from"):
+            right = child.right_edge
+    det = next((c.lower_ for c in subject.children if c.dep_ in ("det", "poss")), "")
+    definite = det in ("the", "this", "that") or det.endswith("'s") or any(c.dep_ == "poss" for c in subject.children)
+    plural = subject.tag_ in ("NNS", "NNPS")
+    end_char = right.idx + len(right.text)
+    return SpeakerCue(text_all[left.idx : end_char], left.idx, end_char, "description", head=subject.lemma_.lower(), plural=plural, definite=definite)
 
 
 def _subject_of(verb: Token) -> Token | None:
@@ -151,6 +194,24 @@ def _subject_of(verb: Token) -> Token | None:
     # "X said and added that ...": the conjunct shares the first verb's subject.
     if verb.dep_ == "conj":
         return _subject_of(verb.head)
+    # "Reuters quoted a spokesperson as saying ...": the quoted person is the source.
+    if verb.tag_ == "VBG" and verb.dep_ == "pcomp" and verb.head.lower_ == "as" and verb.head.head.lemma_ == "quote":
+        for child in verb.head.head.children:
+            if child.dep_ == "dobj":
+                return child
+    # "Noting that ..., Sun said ...": a participle shares its main verb's subject.
+    if verb.tag_ == "VBG" and verb.dep_ == "advcl" and verb.head.pos_ in ("VERB", "AUX"):
+        return _subject_of(verb.head)
+    # "..., the committee, national officials, questioned if ...": a finite verb the parser left without
+    # a subject after an appositive takes the noun before the appositive.
+    if verb.tag_ in ("VBD", "VBZ", "VBP") and verb.i >= 2 and verb.nbor(-1).text == ",":
+        sent = verb.sent
+        for i in range(verb.i - 2, sent.start, -1):
+            if sent.doc[i].text == ",":
+                before = sent.doc[i - 1]
+                if before.pos_ in ("NOUN", "PROPN") and i - 1 > sent.start:
+                    return before
+                break
     return None
 
 
@@ -159,8 +220,27 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     for child in verb.children:
         if child.dep_ == "ccomp":
             return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    if verb.lemma_ in QUESTION_VERBS:
+        for child in verb.children:
+            if child.dep_ in ("advcl", "ccomp") and child.left_edge.lower_ in ("if", "whether"):
+                return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+        return None
+    # "accused X (at a meeting) of causing Y": the charge is the content.
+    if verb.lemma_ == "accuse":
+        for token in verb.subtree:
+            if token.i > verb.i and token.lower_ == "of" and token.dep_ == "prep":
+                objs = [c for c in token.children if c.dep_ in ("pcomp", "pobj")]
+                if objs:
+                    return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
+        return None
     if verb.lemma_ in OBJECT_CONTENT_VERBS:
         for child in verb.children:
+            if child.dep_ in ("xcomp", "dobj") and child.i > verb.i and (child.dep_ == "dobj" or child.tag_ == "VBG"):
+                # "emphasized boosting consumption and improving livelihoods", "highlighted the need to ..."
+                return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+        for child in verb.children:
+            if child.i < verb.i:
+                continue
             if child.dep_ == "prep" and child.lower_ in ("for", "at", "on"):
                 objs = [c for c in child.children if c.dep_ == "pobj"]
                 if objs:
@@ -168,7 +248,8 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
             if child.dep_ == "dobj":
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
     # "A will B, he said.": the verb trails the clause it reports.
-    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root:
+    # The attribution must be set off by punctuation ('..., he said'), not be a clause of its own.
+    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and verb.left_edge.i > sent.start and (verb.left_edge.nbor(-1).is_punct or verb.left_edge.nbor(-1).is_quote):
         end_tok = verb.left_edge
         return sent.start_char, end_tok.idx
     return None
@@ -193,7 +274,13 @@ def _according_to(sent: SpacySpan) -> list[tuple[Token, tuple[int, int]]]:
 
 
 def _source_of(obj: Token, sent: SpacySpan) -> Token:
-    """'according to guidelines released by the Ministry' -> the Ministry."""
+    """'according to guidelines released by the Ministry' -> the Ministry.
+
+    A person named by role ('according to a spokesman for the regulator quoted in X') is the source
+    itself, not the outlet quoting them.
+    """
+    if obj.lemma_.lower() in PERSON_ROLE_NOUNS and _entity_at(obj, sent) is None:
+        return obj
     for token in obj.subtree:
         if token.dep_ == "pobj" and token.head.dep_ == "agent":
             return token
@@ -224,6 +311,8 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             content = _content_span(verb, span)
             subject = _subject_of(verb)
             cue = speaker_cue_for(subject, span) if subject is not None else None
+            if subject is None and content is not None:
+                continue  # no one is said to have said it (garbled or subjectless fragment)
             if content is None:
                 # Garbled/inverted "... . said X, director of Y." with the content before it.
                 if verb.i == span.start or (verb.i > span.start and doc[verb.i - 1].is_punct):

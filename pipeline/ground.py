@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.candidates import QuoteCandidate
+from pipeline.candidates import PERSON_ROLE_NOUNS, QuoteCandidate, SpeakerCue
 from pipeline.normalise import Inventory, Org, Person
 from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, Span, Speaker
 
@@ -28,7 +28,22 @@ class RuleSpeaker:
     confidence: Confidence
 
 
-def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Person | Org | None) -> RuleSpeaker:
+# Description heads that refer back to an organisation, and the organisation type they prefer.
+ORG_HEAD_TYPES: dict[str, str | None] = {
+    "company": "company", "firm": "company", "group": "company", "carmaker": "company", "maker": "company",
+    "manufacturer": "company", "retailer": "company", "lender": "company", "bank": None, "insurer": "company",
+    "newspaper": "media", "paper": "media", "broadcaster": "media", "outlet": "media", "daily": "media",
+    "ministry": "government", "regulator": "government", "agency": None, "watchdog": "government",
+    "commission": None, "department": None, "bureau": None, "administration": None, "council": None,
+    "committee": None, "institute": None, "academy": None, "university": None, "association": None,
+    "union": None, "chamber": None, "party": None, "court": None, "parliament": None, "organisation": None,
+    "organization": None, "body": None, "exchange": None, "board": None, "office": None, "authority": None,
+    "executive": None, "fund": None, "federation": None, "centre": None, "center": None,
+}  # fmt: skip
+SPOKES = ("spokesperson", "spokesman", "spokeswoman", "spokespeople", "representative", "official")
+
+
+def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Person | Org | None, text: str = "") -> RuleSpeaker:
     """What the text's own attribution says, and how sure code can be of it."""
     cue = candidate.speaker_cue
     if cue is None:
@@ -37,27 +52,114 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
         person = inventory.person_for_mention(cue.text, cue.start)
         if person is not None:
             return RuleSpeaker(person, "certain")
-        org = inventory.org_for_mention(cue.text)
+        org = inventory.org_for_mention(cue.text, cue.start)
         if org is not None:
             return RuleSpeaker(org, "certain")
         return RuleSpeaker(None, "unknown")
     if cue.kind == "description":
-        org = inventory.org_for_mention(cue.text) or _org_in(cue.text, inventory)
-        if org is not None:
-            return RuleSpeaker(org, "guess")
-        return RuleSpeaker(_nearest_person_before(inventory, cue.start), "guess")
+        source = resolve_description(cue, inventory, text, previous)
+        return RuleSpeaker(source, "guess" if source is not None else "unknown")
     # Pronoun: the nearest named person before it (for he/she) or the previous speaker.
     if cue.text.lower() in ("he", "she", "i"):
         return RuleSpeaker(_nearest_person_before(inventory, cue.start) or previous, "guess")
     return RuleSpeaker(previous, "guess")
 
 
-def _org_in(description: str, inventory: Inventory) -> Org | None:
-    for org in inventory.organisations:
-        for name in (org.name, *org.aliases):
-            if re.search(rf"\b{re.escape(name)}\b", description):
+def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previous: Person | Org | None) -> Person | Org | None:
+    """Resolve "a Google spokesperson", "the commission", "the company", "a renowned economist".
+
+    Unnamed groups ("economists", "British farmers") and descriptions naming no known body resolve
+    to nothing: records only carry statements of named people and organisations.
+    """
+    head = cue.head or cue.text.split()[-1].lower()
+    if cue.plural:
+        return None
+    # Drop the conduit: "a spokesman for the regulator quoted in China Daily".
+    own = re.split(r"\s+(?:quoted|cited|reported)\s+(?:in|by)\s+", cue.text)[0]
+    named = _org_in(own, inventory, cue.start)
+    if head in PERSON_ROLE_NOUNS:
+        if named is not None and head in SPOKES:
+            return named  # an unnamed spokesperson speaks for the organisation
+        person = _person_with_role(inventory, head, cue.start, cataphora=not cue.definite)
+        if person is not None:
+            return person
+        if named is not None:
+            return None  # "a Google executive": an unnamed individual, not the company
+        if head in SPOKES and cue.definite and text:
+            return _spokes_org_before(text, inventory, cue.start)
+        return None
+    if named is not None:
+        return named  # "the China Daily newspaper", "the EU's standing committee", "Google's report"
+    if head in ORG_HEAD_TYPES and cue.definite:
+        wanted = ORG_HEAD_TYPES[head]
+        by_name = [o for o in inventory.organisations if any(re.search(rf"\b{re.escape(head)}\b", n, re.I) for n in (o.name, *o.aliases))]
+        by_type = [o for o in inventory.organisations if wanted is not None and o.type == wanted]
+        for pool in (by_name, by_type):
+            org = _most_recent_before(pool, cue.start)
+            if org is not None:
                 return org
     return None
+
+
+def _person_with_role(inventory: Inventory, head: str, offset: int, *, cataphora: bool) -> Person | None:
+    """The person whose role uses the head noun: most recent before, or (for 'a ...') the next one after."""
+    holders = [p for p in inventory.people if p.role and re.search(rf"\b{re.escape(head)}", p.role, re.I)]
+    before = [(max(s for s, _ in p.mentions if s < offset), p) for p in holders if any(s < offset for s, _ in p.mentions)]
+    after = [(min(s for s, _ in p.mentions), p) for p in holders if p.mentions and min(s for s, _ in p.mentions) >= offset]
+    if cataphora and after:
+        nearest = min(after, key=lambda x: x[0])
+        if nearest[0] - offset < 1500:
+            return nearest[1]
+    if before:
+        return max(before, key=lambda x: x[0])[1]
+    return None
+
+
+def _spokes_org_before(text: str, inventory: Inventory, offset: int) -> Org | None:
+    """'the spokesperson said' after 'a Google spokesperson': the organisation named with the earlier one."""
+    for m in reversed(list(re.finditer(r"\b(?:spokes(?:person|man|woman|people)|representative|official)s?\b", text[:offset], re.I))):
+        lo = max(0, m.start() - 40)
+        window = text[lo : m.end() + 40]
+        found = _orgs_in(window, inventory, m.start())
+        if found:
+            # The organisation closest to the noun ("Reuters quoted a Google spokesperson" -> Google).
+            return min(found, key=lambda x: abs(lo + x[0] - m.start()))[1]
+    return None
+
+
+def _most_recent_before(orgs: list[Org], offset: int) -> Org | None:
+    best: tuple[int, Org] | None = None
+    for org in orgs:
+        for start, _ in org.mentions:
+            if start < offset and (best is None or start > best[0]):
+                best = (start, org)
+    return best[1] if best else None
+
+
+def _orgs_in(description: str, inventory: Inventory, offset: int | None = None) -> list[tuple[int, Org]]:
+    """Organisations named inside a text (by name or alias, else by acronym or trailing short form), with positions."""
+    found: list[tuple[int, Org]] = []
+    for org in inventory.organisations:
+        for name in (org.name, *org.aliases):
+            m = re.search(rf"\b{re.escape(name)}\b", description)
+            if m:
+                found.append((m.start(), org))
+                break
+    if found:
+        return found
+    for m in re.finditer(r"\b[A-Z][A-Za-z]+\b", description):
+        if m.group(0) in ("The", "A", "An"):
+            continue
+        org = inventory.org_for_mention(m.group(0), offset)
+        if org is not None:
+            found.append((m.start(), org))
+    return found
+
+
+def _org_in(description: str, inventory: Inventory, offset: int | None = None) -> Org | None:
+    """The first organisation named inside a description."""
+    found = _orgs_in(description, inventory, offset)
+    return min(found, key=lambda x: x[0])[1] if found else None
 
 
 def _nearest_person_before(inventory: Inventory, offset: int) -> Person | None:

@@ -5,6 +5,12 @@ header or a leading ` date YYYY-MM-DD ` line), HTML (`.html`, `.htm`, main
 text via trafilatura) and JSON Lines (`.jsonl`, one article per line).
 `read_articles` never raises for a bad input file: every problem becomes an
 `IngestFailure` whose reason tells a person what is wrong and what to do.
+
+Limits: a file over `MAX_ARTICLE_BYTES` is refused from its size alone
+(never read), and an article body over `MAX_ARTICLE_CHARS` characters is
+refused (news articles are far shorter; rule-based analysis of a longer text
+would take minutes). Article text is only ever data: it is never executed and
+never used to build a path.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import hashlib
 import json
 import os
 import re
+import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import charset_normalizer
@@ -23,6 +30,7 @@ import trafilatura
 
 __all__ = [
     "MAX_ARTICLE_BYTES",
+    "MAX_ARTICLE_CHARS",
     "Article",
     "IngestError",
     "IngestFailure",
@@ -31,7 +39,8 @@ __all__ = [
     "read_articles",
 ]
 
-MAX_ARTICLE_BYTES: int = 2_000_000
+MAX_ARTICLE_BYTES: int = 2_000_000  # a whole file (HTML pages carry a lot of markup)
+MAX_ARTICLE_CHARS: int = 150_000  # an article's body text, about 25,000 words
 
 _TEXT_SUFFIXES = frozenset({".txt", ".md"})
 _HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -86,6 +95,8 @@ class Article:
     published: datetime.date | None
     source: str | None
     url: str | None
+    # When the text was read (epoch seconds): a record written after this by another run is reused.
+    read_at: float = field(default_factory=time.time, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,11 @@ def _make_article(
 ) -> Article:
     # Spans index into `text`, so only the outer whitespace and CRLFs are touched.
     text = body.replace("\r\n", "\n").strip()
+    if len(text) > MAX_ARTICLE_CHARS:
+        raise IngestError(
+            f"article text too long: {len(text):,} characters is over the {MAX_ARTICLE_CHARS:,}-character limit; "
+            "split it into one article per file"
+        )
     digest = hashlib.sha256(normalise_body_for_id(text).encode("utf-8")).hexdigest()
     return Article(
         id=f"art_{digest[:16]}",

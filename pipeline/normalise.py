@@ -86,12 +86,60 @@ class Inventory:
         before = [p for p in matches if p.mentions and p.mentions[0][0] <= offset]
         return before[-1] if before else matches[0]
 
-    def org_for_mention(self, text: str) -> Org | None:
-        key = normalise_name(_clean_org_text(text))
+    def org_for_mention(self, text: str, offset: int | None = None) -> Org | None:
+        """The organisation a mention names: exactly, then as an acronym or a trailing short form.
+
+        "Bat" and "STMA" are the initials of "British American Tobacco" and "State Tobacco Monopoly
+        Administration"; "the Commission" is the last word of "European Commission" (the one
+        mentioned most recently before `offset` when several end that way).
+        """
+        cleaned = _clean_org_text(text)
+        key = normalise_name(cleaned)
+        if not key:
+            return None
         for org in self.organisations:
             if key in {normalise_name(n) for n in (org.name, *org.aliases)}:
                 return org
+        if re.fullmatch(r"[A-Z][A-Za-z]{1,6}", cleaned):
+            hits = [o for o in self.organisations if any(cleaned.upper() in _initials(n) for n in (o.name, *o.aliases))]
+            if len(hits) == 1:
+                return hits[0]
+        if re.match(r"[A-Z]", cleaned) and len(key.split()) <= 2:
+            hits = [o for o in self.organisations if any(_ends_with_words(n, key) for n in (o.name, *o.aliases))]
+            if hits:
+                return _most_recent(hits, offset)
         return None
+
+
+def _initials(name: str) -> set[str]:
+    """Acronyms a name can be shortened to, with and without its function words."""
+    words = re.findall(r"[A-Za-z][\w'’-]*", LEGAL_SUFFIX.sub("", name))
+    content = [w for w in words if w.lower() not in ("of", "and", "the", "for", "in", "on", "de", "&")]
+    found = set()
+    for seq in (words, content):
+        if len(seq) >= 2:
+            found.add("".join(w[0] for w in seq).upper())
+    return found
+
+
+def _ends_with_words(name: str, key: str) -> bool:
+    """'commission' is a trailing short form of 'European Commission' (not of 'Commission' itself)."""
+    # "Institute of X, Nankai University": the part after the comma is the parent, another body.
+    full = normalise_name(LEGAL_SUFFIX.sub("", name.split(",")[0])).split()
+    short = key.split()
+    return len(full) > len(short) and full[-len(short) :] == short
+
+
+def _most_recent(orgs: list[Org], offset: int | None) -> Org:
+    if offset is None:
+        return orgs[0]
+
+    def last_before(org: Org) -> int:
+        starts = [s for s, _ in org.mentions if s < offset]
+        return max(starts) if starts else -1
+
+    best = max(orgs, key=last_before)
+    return best if last_before(best) >= 0 else orgs[0]
 
 
 def _strip_honorifics(text: str) -> str:
@@ -156,12 +204,49 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
             org.mentions.append(span)
         return org
 
+    not_orgs = _non_org_acronyms(seg, entities)
+    entity_names = {normalise_name(_clean_org_text(e.text)) for e in entities}
+    skip: set[int] = set()
     for i, ent in enumerate(entities):
+        if i in skip:
+            continue
         mention = _clean_org_text(ent.text)
         if not mention or EVENT_WORDS.search(mention) or set(normalise_name(mention).split()) <= person_tokens:
             continue
+        if mention in not_orgs:
+            continue
+        # "Secretary of State", "Minister of Finance": part of a title, not a named body.
+        if re.search(r"\b(?:secretary|minister|ministers)\s+of\s+(?:the\s+)?$", text[max(0, ent.start - 30) : ent.start], re.I) and len(mention.split()) == 1:
+            continue
         start = ent.start + ent.text.find(mention)
         span = (start, start + len(mention))
+        # "EU Farm Commissioner": an entity running into a title keeps only the known body it starts with.
+        if ROLE_AFTER.match(text[ent.end : ent.end + 20]) and len(mention.split()) > 1:
+            words = mention.split()
+            prefixes = [" ".join(words[:k]) for k in range(len(words) - 1, 0, -1)]
+            known = next((p for p in prefixes if normalise_name(p) in INTERNATIONAL or normalise_name(p) in entity_names - {normalise_name(mention)}), None)
+        else:
+            known = None
+        if known is not None:
+            mention, span = known, (start, start + len(known))
+            if normalise_name(mention) in INTERNATIONAL:
+                add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
+                continue
+        nxt = entities[i + 1] if i + 1 < len(entities) else None
+        # "Political Bureau of the Communist Party of China Central Committee": the most specific body.
+        if nxt is not None and UNIT_TAIL.search(mention) and re.fullmatch(r"\s+of\s+(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
+            whole = text[span[0] : nxt.end].rstrip(" ,.;:")
+            whole = re.sub(r"['’]s$", "", whole)
+            add(whole, None, (span[0], span[0] + len(whole)))
+            skip.add(i + 1)
+            continue
+        # "the State Council, China's Cabinet,": an appositive naming the same body.
+        prev = entities[i - 1] if i > 0 else None
+        if prev is not None and prev.label == "ORG" and re.fullmatch(r",\s+(?:the\s+)?(?:[A-Z][\w.]*\s?){1,3}['’]s\s+", text[prev.end : ent.start]) and text[ent.end : ent.end + 1] in (",", "."):
+            owner = next((o for o in orgs if span[0] - 60 < (o.mentions[-1][1] if o.mentions else -99) <= prev.end), None)
+            if owner is not None and organisation_type(mention) == organisation_type(owner.name):
+                add(owner.name, mention, span)
+                continue
         if normalise_name(mention) in INTERNATIONAL:
             add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
             continue
@@ -173,7 +258,6 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
             add(parent, None, None)
             continue
         # "the Institute of Industrial Economics, Chinese Academy of Social Sciences"
-        nxt = entities[i + 1] if i + 1 < len(entities) else None
         if nxt is not None and SUBUNIT_HEADS.match(mention) and re.fullmatch(r",\s*(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
             add(f"{mention}, {_clean_org_text(nxt.text)}", mention, span)
             continue
@@ -188,8 +272,72 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
     return orgs
 
 
+ROLE_AFTER = re.compile(r"\s+(?:Commissioner|Minister|Secretary|Chairman|Chairwoman|President|Director|Chief|CEO)\b")
+UNIT_TAIL = re.compile(r"\b(bureau|committee|council|commission|department|office|institute|school|center|centre|board|division|college|faculty|academy|ministry|secretariat)$", re.I)
+
+
+def _non_org_acronyms(seg: SegmentedArticle, entities: list[Entity]) -> set[str]:
+    """Acronyms the text defines as something other than an organisation.
+
+    "artificial intelligence, or AI" and "Bovine Spongiform Encephalopathy (BSE)": the words before
+    the acronym spell it, and those words are not an organisation's name.
+    """
+    text = seg.text
+    org_spans = [(e.start, e.end) for e in seg.entities if e.label == "ORG"]
+    found: set[str] = set()
+    for ent in entities:
+        acr = ent.text.strip()
+        if not re.fullmatch(r"[A-Z]{2,6}", acr) or acr in found:
+            continue
+        for m in re.finditer(rf"((?:[A-Za-z][\w-]*\s+){{{len(acr)}}})(?:\(\s*|or\s+){acr}\b", text.replace(",", " ")):
+            words = m.group(1).split()
+            phrase_start = m.start(1)
+            if "".join(w[0] for w in words).upper() == acr and not any(s <= phrase_start < e for s, e in org_spans):
+                found.add(acr)
+                break
+    return found
+
+
 def _merge_short_forms(orgs: list[Org]) -> None:
-    """'TCL' and 'TCL Technology' are aliases of 'TCL Technology Group'."""
+    """'TCL' and 'TCL Technology' are aliases of 'TCL Technology Group'; so are variants of one name.
+
+    Also merged: word-order variants ('State Tobacco Administration Monopoly'), acronyms that spell a
+    longer name ('STMA'), and a trailing short form ('Commission' for 'European Commission', taking
+    the longer name mentioned most recently before the short form when several qualify).
+    """
+    def absorb(long: Org, short: Org) -> None:
+        for alias in (short.name, *short.aliases):
+            if alias not in long.aliases and alias != long.name:
+                long.aliases.append(alias)
+        long.mentions.extend(short.mentions)
+        orgs.remove(short)
+
+    for org in list(orgs):
+        if org not in orgs:
+            continue
+        words = sorted(normalise_name(LEGAL_SUFFIX.sub("", org.name)).split())
+        for other in list(orgs):
+            if other is not org and other in orgs and len(words) > 1 and sorted(normalise_name(LEGAL_SUFFIX.sub("", other.name)).split()) == words:
+                absorb(org, other)
+    for short in sorted(orgs, key=lambda o: len(o.name)):
+        if short not in orgs:
+            continue
+        if re.fullmatch(r"[A-Z]{2,6}", short.name):
+            hits = [o for o in orgs if o is not short and any(short.name in _initials(n) for n in (o.name, *o.aliases))]
+            if len(hits) == 1:
+                absorb(hits[0], short)
+                continue
+        key = normalise_name(short.name)
+        if len(key.split()) <= 2 and INTERNATIONAL.get(key) != short.name:
+            hits = [o for o in orgs if o is not short and any(_ends_with_words(n, key) for n in (o.name, *o.aliases))]
+            first = short.mentions[0][0] if short.mentions else None
+            if hits:
+                absorb(_most_recent(hits, first), short)
+                continue
+    _merge_prefix_forms(orgs)
+
+
+def _merge_prefix_forms(orgs: list[Org]) -> None:
     for short in sorted(orgs, key=lambda o: len(o.name)):
         if short not in orgs:
             continue

@@ -2,6 +2,21 @@
 
 The Prefect flow (flows/extract_flow.py) and the `--engine plain` CLI path call
 exactly these functions; nothing here imports Prefect.
+
+Reliability contract:
+
+* `RunConfig` resolves its folders and refuses any outside the allowed roots
+  (`pipeline.paths`, env NEWS_RECORDS_ROOTS).
+* `process_article` never raises: an article that cannot be extracted gets a
+  quarantine record in `failed/` (source file, article id, stage, reason, last
+  raw model output, attempts, tokens) and a failed outcome; the batch goes on.
+* Records are the cache: a later run (rerun="missing") skips every article with
+  a current record, so it retries exactly what failed or was never reached.
+* Crashes: all files are published atomically; `plan_run` removes temporary
+  files left by killed writers; tables are rebuilt from records, never appended.
+* Concurrent runs on the same folders: per-article and output-folder `flock`
+  locks (see `pipeline.write`); an article extracted by another run while this
+  one waited is reused, not redone.
 """
 
 from __future__ import annotations
@@ -20,10 +35,24 @@ from urllib.parse import urlsplit, urlunsplit
 from pipeline.backends.model_store import DEFAULT_MODEL
 from pipeline.extract import PROMPT_VERSION
 from pipeline.ingest import Article, IngestFailure, read_articles
-from pipeline.llm import EndpointConfig, StructuredLLM
+from pipeline.llm import EndpointConfig, LLMError, StructuredLLM
+from pipeline.paths import confine
 from pipeline.process import RULES_BACKEND, extract_record
-from pipeline.write import MANIFEST, load_record, rebuild_tables, record_path, write_failure, write_json_atomic, write_record
-from schemas.records import SCHEMA_VERSION, FailureRecord, TokenUsage
+from pipeline.write import (
+    MANIFEST,
+    article_lock,
+    load_record,
+    output_lock,
+    rebuild_tables,
+    record_path,
+    remove_stale_temp_files,
+    redact,
+    supersede_records,
+    write_failure,
+    write_json_atomic,
+    write_record,
+)
+from schemas.records import SCHEMA_VERSION, ArticleRecord, FailureRecord, TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +68,13 @@ class RunConfig:
     embedded_model: str = DEFAULT_MODEL
     rules_only: bool = False  # the rule-based baseline, no model at all
     rerun: Rerun = "missing"
+
+    def __post_init__(self) -> None:
+        # Folders can come from the Prefect UI: resolve them and keep them inside the allowed roots.
+        object.__setattr__(self, "input_dir", confine(self.input_dir, what="input folder"))
+        object.__setattr__(self, "output_dir", confine(self.output_dir, what="output folder"))
+        if self.rerun not in ("missing", "all"):
+            raise ValueError(f"rerun must be 'missing' or 'all', not {self.rerun!r}")
 
     @property
     def model_label(self) -> str:
@@ -59,6 +95,9 @@ class ArticleOutcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reason: str | None = None
+    stage: str | None = None  # failed outcomes: ingest, extract, validate or write
+    attempts: int = 0  # failed outcomes: HTTP attempts made for the article
+    failure_file: str | None = None  # failed outcomes: the quarantine record, relative to the output folder
 
 
 @dataclass
@@ -77,18 +116,24 @@ def safe_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def is_current(config: RunConfig, article: Article) -> ArticleOutcome | None:
-    """The outcome of a stored record that this run can reuse: same text, model, prompt and schema."""
-    record = load_record(record_path(config.output_dir, article.id))
+def _current_record(output_dir: Path, article: Article, model_label: str) -> ArticleRecord | None:
+    record = load_record(record_path(output_dir, article.id))
     if record is None or record.article.text != article.text:
         return None
     p = record.provenance
-    if (p.model, p.prompt_version, p.schema_version) != (config.model_label, PROMPT_VERSION, SCHEMA_VERSION):
+    if (p.model, p.prompt_version, p.schema_version) != (model_label, PROMPT_VERSION, SCHEMA_VERSION):
         return None
-    return _outcome(record, "cached")
+    return record
+
+
+def is_current(config: RunConfig, article: Article) -> ArticleOutcome | None:
+    """The outcome of a stored record that this run can reuse: same text, model, prompt and schema."""
+    record = _current_record(config.output_dir, article, config.model_label)
+    return _outcome(record, "cached") if record is not None else None
 
 
 def plan_run(config: RunConfig) -> RunPlan:
+    remove_stale_temp_files(config.output_dir)
     articles, failures = read_articles(config.input_dir)
     done = [_ingest_failure(config, f) for f in failures]
     todo: list[Article] = []
@@ -103,11 +148,25 @@ def plan_run(config: RunConfig) -> RunPlan:
 
 
 def _ingest_failure(config: RunConfig, failure: IngestFailure) -> ArticleOutcome:
-    write_failure(
-        config.output_dir,
-        FailureRecord(source_file=failure.source_file, stage="ingest", reason=failure.reason, failed_at=datetime.now(UTC).replace(microsecond=0)),
-    )
-    return ArticleOutcome(source_file=failure.source_file, article_id=None, status="failed", reason=failure.reason)
+    record = FailureRecord(source_file=failure.source_file, stage="ingest", reason=failure.reason, failed_at=_now())
+    return ArticleOutcome(
+        source_file=failure.source_file, article_id=None, status="failed", reason=failure.reason,
+        stage="ingest", failure_file=_quarantine(config.output_dir, record),
+    )  # fmt: skip
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _quarantine(output_dir: Path, failure: FailureRecord) -> str | None:
+    """Write a failure record; returns its path relative to the output folder (None if it could not be written)."""
+    try:
+        path = write_failure(output_dir, failure)
+    except OSError as error:  # e.g. a full disk: report in the manifest, keep the batch going
+        log.error("Could not write the failure record for %s: %s", failure.source_file, error.strerror or error)
+        return None
+    return path.relative_to(output_dir).as_posix()
 
 
 def _outcome(record, status: Status) -> ArticleOutcome:  # noqa: ANN001 - ArticleRecord
@@ -125,29 +184,65 @@ def _outcome(record, status: Status) -> ArticleOutcome:  # noqa: ANN001 - Articl
 
 
 def process_article(article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str) -> ArticleOutcome:
-    """Extract, validate and write one article; a failure is written, never raised."""
+    """Extract, validate and write one article; a failure is written, never raised.
+
+    Holds the article's lock while it works. If another run held it, the
+    record that run wrote while we waited is reused instead of redone.
+    """
+    output_dir = Path(output_dir)
+    with article_lock(output_dir, article.id):
+        done = _current_record(output_dir, article, model_label)
+        if done is not None and _written_after(output_dir, article):
+            log.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
+            return _outcome(done, "cached")
+        return _extract_and_write(article, endpoint, output_dir, model_label=model_label)
+
+
+def _written_after(output_dir: Path, article: Article) -> bool:
+    try:
+        return record_path(output_dir, article.id).stat().st_mtime >= article.read_at
+    except OSError:
+        return False
+
+
+def _extract_and_write(article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str) -> ArticleOutcome:
     log.info("Extracting %s (%s, %d chars)", article.source_file, article.id, len(article.text))
     llm = StructuredLLM(endpoint) if endpoint is not None else None
+    stage = "extract"
     try:
         record = extract_record(article, llm, model=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND)
+        stage = "write"
         write_record(output_dir, record)
     except Exception as error:  # noqa: BLE001 - any failure of one article is recorded, the batch goes on
-        reason = f"{type(error).__name__}: {error}"
-        log.warning("Failed %s: %s", article.source_file, reason)
+        if isinstance(error, LLMError):
+            stage, reason = error.stage, str(error)
+        elif isinstance(error, ValueError) and stage == "extract" and "record is not grounded" in str(error):
+            stage, reason = "validate", f"{type(error).__name__}: {error}"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        reason = redact(reason) or type(error).__name__
+        log.warning("Failed %s (%s): %s", article.source_file, stage, reason[:500])
         usage = llm.meter.usage if llm else TokenUsage()
-        write_failure(
+        attempts = llm.http_attempts if llm else 0
+        failure_file = _quarantine(
             output_dir,
             FailureRecord(
                 source_file=article.source_file,
                 article_id=article.id,
-                stage="extract",
+                stage=stage,
                 reason=reason[:2000],
-                attempts=usage.calls,
-                last_model_output=llm.last_raw_output if llm else None,
-                failed_at=datetime.now(UTC).replace(microsecond=0),
+                attempts=attempts,
+                last_model_output=redact(llm.last_raw_output)[:4000] if llm and llm.last_raw_output else None,
+                failed_at=_now(),
             ),
         )
-        return ArticleOutcome(article.source_file, article.id, "failed", reason=reason[:500], prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+        return ArticleOutcome(
+            article.source_file, article.id, "failed", reason=reason[:500], prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, stage=stage, attempts=attempts, failure_file=failure_file,
+        )  # fmt: skip
+    finally:
+        if llm is not None:
+            llm.close()
     log.info("Wrote %s: %d quotes, %d organisations, CAP %s in %.1f s", article.source_file, len(record.quotes), len(record.organisations), [a.code for a in record.policy_areas], record.provenance.seconds)
     return _outcome(record, "extracted")
 
@@ -167,7 +262,20 @@ def open_endpoint(config: RunConfig) -> Iterator[EndpointConfig | None]:
 
 
 def finish_run(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str, started_at: datetime, seconds: float) -> dict:
-    tables = rebuild_tables(config.output_dir)
+    """Rebuild the tables and write the manifest, under the output-folder lock."""
+    with output_lock(config.output_dir):
+        current = {o.source_file: o.article_id for o in outcomes if o.article_id}
+        superseded = supersede_records(config.output_dir, current)
+        if superseded:
+            log.info("Moved %d record(s) of since-edited inputs to superseded/", len(superseded))
+        tables = rebuild_tables(config.output_dir)
+        manifest = _manifest(config, outcomes, run_id=run_id, started_at=started_at, seconds=seconds, tables=tables)
+        write_json_atomic(config.output_dir / "runs" / f"{run_id}.json", manifest)
+        write_json_atomic(config.output_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _manifest(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str, started_at: datetime, seconds: float, tables: dict[str, int]) -> dict:
     endpoint = config.endpoint
     manifest = {
         "run_id": run_id,
@@ -184,16 +292,25 @@ def finish_run(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str
         "inputs_seen": len(outcomes),
         "records_written": sum(o.status == "extracted" for o in outcomes),
         "records_cached": sum(o.status == "cached" for o in outcomes),
-        "failures": [{"source_file": o.source_file, "article_id": o.article_id, "reason": o.reason} for o in outcomes if o.status == "failed"],
+        "failures": [
+            {
+                "source_file": o.source_file,
+                "article_id": o.article_id,
+                "stage": o.stage,
+                "reason": redact(o.reason),
+                "attempts": o.attempts,
+                "failure_record": o.failure_file,
+            }
+            for o in sorted(outcomes, key=lambda o: o.source_file)
+            if o.status == "failed"
+        ],
         "usage": {
             "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
             "completion_tokens": sum(o.completion_tokens for o in outcomes),
         },
         "tables": tables,
-        "articles": [asdict(o) for o in sorted(outcomes, key=lambda o: o.source_file)],
+        "articles": [{**asdict(o), "reason": redact(o.reason)} for o in sorted(outcomes, key=lambda o: o.source_file)],
     }
-    write_json_atomic(config.output_dir / "runs" / f"{run_id}.json", manifest)
-    write_json_atomic(config.output_dir / MANIFEST, manifest)
     return manifest
 
 

@@ -1,20 +1,50 @@
 """Writing: atomic record files, JSONL tables rebuilt from records, the run manifest.
 
-Every file is written to a temporary sibling, fsynced and renamed into place,
-so a reader (or a crash) never sees half a file. The JSONL tables are derived
-from `records/` on every run rather than appended to, so a re-run or a crash
-can never leave duplicate rows.
+Crash safety: every file is written to a hidden temporary sibling
+(`.<name>.<pid>.<random>.tmp`), fsynced and renamed into place, so a reader
+(or a crash, even SIGKILL) never sees half a file; a temporary file left by a
+killed writer is removed by the next run (`remove_stale_temp_files`). The
+JSONL tables are derived from `records/` on every run rather than appended
+to, so a re-run or a crash can never leave duplicate rows.
+
+Concurrency: two runs may share an input and output folder (a scheduled run
+and one started from the UI). We chose advisory `fcntl.flock` locks in
+`<output>/.locks/` over per-run staging plus an atomic publish, because
+records are per-article files that are already published atomically; what
+needs protecting is (a) two runs extracting the same article at once and
+(b) the table rebuild. So:
+
+* `article_lock(output, id)`: held while one article is extracted and its
+  record (or failure) written. A run that had to wait for it re-checks the
+  record first and reuses the one the other run just wrote, so two runs at
+  once do the work about once, not twice. Locks are striped over 256 files
+  by article id (never deleted, so no unlink race).
+* `output_lock(output)`: held while the JSONL tables are rebuilt and the
+  manifest written, so the last rebuild always sees every record.
+
+flock locks are released by the kernel when a process dies, so a killed run
+never leaves a folder locked. Without `fcntl` (Windows) locking is skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 import os
 import re
-import tempfile
-from collections.abc import Iterable
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
 
 from pydantic import BaseModel
 
@@ -22,22 +52,153 @@ from schemas.records import ArticleRecord, FailureRecord
 
 RECORDS_DIR = "records"
 FAILED_DIR = "failed"
+SUPERSEDED_DIR = "superseded"
+LOCKS_DIR = ".locks"
 TABLES = ("quotes.jsonl", "organisations.jsonl", "policy_areas.jsonl")
 MANIFEST = "manifest.json"
+_LOCK_STRIPES = 256
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")
+_STALE_TMP_S = 6 * 3600  # a temp file this old is abandoned even if its pid was reused
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- secrets
+
+REDACTED = "[REDACTED]"
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_KEY_SHAPED = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{6,}=*")
+
+
+def register_secret(value: str) -> None:
+    """Remember a credential (an API key) so `redact` removes it wherever it shows up."""
+    if value and len(value) >= 4:
+        with _SECRETS_LOCK:
+            _SECRETS.add(value)
+
+
+def redact(text: str | None) -> str | None:
+    """`text` without any registered credential or key-shaped token ('sk-...', 'Bearer ...').
+
+    Applied to everything written about failures (failure records, manifest
+    reasons). Never applied to records: an article's own text is kept exactly.
+    """
+    if not text:
+        return text
+    with _SECRETS_LOCK:
+        known = sorted(_SECRETS, key=len, reverse=True)
+    for secret in known:
+        text = text.replace(secret, REDACTED)
+    return _KEY_SHAPED.sub(REDACTED, text)
+
 
 
 def write_text_atomic(path: Path, content: str) -> None:
+    """Write `content` to `path` so that `path` is always either the old or the whole new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable; not every platform or filesystem allows it.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(output_dir: Path) -> list[Path]:
+    """Delete temporary files left by writers that died (killed runs); returns what was removed."""
+    removed: list[Path] = []
+    if not output_dir.is_dir():
+        return removed
+    now = time.time()
+    for folder in (output_dir, output_dir / RECORDS_DIR, output_dir / FAILED_DIR, output_dir / "runs", output_dir / SUPERSEDED_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            match = _TMP_NAME.match(path.name)
+            if not match or not path.is_file():
+                continue
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            if not _pid_alive(int(match.group(1))) or age > _STALE_TMP_S:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    if removed:
+        log.info("Removed %d temporary file(s) left by an interrupted run in %s", len(removed), output_dir)
+    return removed
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: Path) -> Iterator[None]:
+    """Exclusive lock for whole-folder writes (tables, manifest)."""
+    with _flock(output_dir / LOCKS_DIR / "output.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def article_lock(output_dir: Path, article_id: str) -> Iterator[bool]:
+    """Exclusive lock for one article; yields True if another holder had to be waited for."""
+    stripe = int(hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:8], 16) % _LOCK_STRIPES
+    path = output_dir / LOCKS_DIR / f"article-{stripe:03d}.lock"
+    if fcntl is None:  # pragma: no cover
+        yield False
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, data: BaseModel | dict[str, Any]) -> None:
@@ -50,8 +211,15 @@ def record_path(output_dir: Path, article_id: str) -> Path:
 
 
 def failure_path(output_dir: Path, source_file: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source_file).strip("._") or "unnamed"
-    return output_dir / FAILED_DIR / f"{safe}.json"
+    """`failed/<sanitised name>-<hash>.json`: always a plain file name inside `failed/`.
+
+    The input's relative name is reduced to letters, digits, '.', '_' and '-'
+    (so '/', '..' and leading dots cannot escape or hide) and shortened; the
+    hash of the full name keeps distinct inputs ('a/b.txt', 'a_b.txt') apart.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source_file).strip("._-")[:100].strip("._-") or "unnamed"
+    digest = hashlib.sha256(source_file.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return output_dir / FAILED_DIR / f"{safe}-{digest}.json"
 
 
 def write_record(output_dir: Path, record: ArticleRecord) -> Path:
@@ -62,6 +230,8 @@ def write_record(output_dir: Path, record: ArticleRecord) -> Path:
 
 
 def write_failure(output_dir: Path, failure: FailureRecord) -> Path:
+    """Write a quarantine record (credentials redacted from its reason and model output)."""
+    failure = failure.model_copy(update={"reason": redact(failure.reason) or "", "last_model_output": redact(failure.last_model_output)})
     path = failure_path(output_dir, failure.source_file)
     write_json_atomic(path, failure)
     return path
@@ -91,6 +261,29 @@ def table_rows(record: ArticleRecord) -> dict[str, list[dict[str, Any]]]:
     orgs = [{**article, **o.model_dump(mode="json")} for o in record.organisations]
     areas = [{**article, "rank": i + 1, **p.model_dump(mode="json")} for i, p in enumerate(record.policy_areas)]
     return {"quotes.jsonl": quotes, "organisations.jsonl": orgs, "policy_areas.jsonl": areas}
+
+
+def supersede_records(output_dir: Path, current: dict[str, str]) -> list[str]:
+    """Move aside records of inputs whose text has changed since they were extracted.
+
+    `current` maps each input's source file to its article id in this run. A
+    record for the same source file under another id (the file was edited,
+    perhaps during a run) is moved to `superseded/`, so the tables hold only
+    the current version. Records of ids still among the inputs are kept.
+    """
+    live_ids = set(current.values())
+    moved: list[str] = []
+    for path in sorted((output_dir / RECORDS_DIR).glob("*.json")):
+        record = load_record(path)
+        if record is None or record.article.id in live_ids:
+            continue
+        if current.get(record.article.source_file) not in (None, record.article.id):
+            target = output_dir / SUPERSEDED_DIR / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path, target)
+                moved.append(record.article.id)
+    return moved
 
 
 def rebuild_tables(output_dir: Path) -> dict[str, int]:

@@ -123,16 +123,16 @@ MergeRule = Literal[
 
 
 class MergeRow(_Row):
-    """merges.jsonl: the log of identity decisions, one row per (table, id, alias), never rewritten."""
+    """merges.jsonl: the log of identity decisions, one row per (entity, id, alias), never rewritten."""
 
-    table: Literal["organisations", "speakers"]
+    entity: Literal["organisation", "speaker"] = Field(description="Which registry: organisations.jsonl or speakers.jsonl.")
     id: str = Field(description="Registry id the alias was attached to.")
     alias: str = Field(description="The name as printed in the article.")
     rule: MergeRule
     matched: str | None = Field(default=None, description="The entry's existing name or alias that it matched.")
     reason: str
     article_id: str | None = Field(default=None, description="Article in which the alias was first seen.")
-    speaker_kind: SpeakerKind | None = Field(default=None, description="speakers table only.")
+    speaker_kind: SpeakerKind | None = Field(default=None, description="speaker rows only.")
     organisation_id: str | None = Field(default=None, description="speakers of kind 'organisation': their registry organisation id.")
 
 
