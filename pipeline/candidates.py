@@ -165,15 +165,15 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
             return _cue_from_entity(ent)
     if subject.pos_ == "PROPN":
         return SpeakerCue(text_all[start:end], start, end, "name")
-    # "The EU's executive, the European Commission, said": the appositive names the speaker.
+    # "The city's regulator, the Water Board, said": the appositive names the speaker.
     for child in subject.children:
         if child.dep_ == "appos" and (ent := _entity_at(child, sent)) is not None:
             return _cue_from_entity(ent)
-    # "the Commission's chief spokesman Nikolaus van der Pas said": a name inside the noun phrase.
+    # "the agency's chief spokesman Jan Novak said": a name inside the noun phrase.
     for token in subject.subtree:
         if token.i > subject.i and (ent := _entity_at(token, sent, ("PERSON",))) is not None:
             return _cue_from_entity(ent)
-    # "a Google spokesperson", "the company", "a spokesman for the regulator": keep the noun phrase
+    # "an Acme spokesperson", "the company", "a spokesman for the regulator": keep the noun phrase
     # (with a following "for/of/at X") as a description for the resolver.
     left = subject.left_edge
     right = subject
@@ -194,12 +194,12 @@ def _subject_of(verb: Token) -> Token | None:
     # "X said and added that ...": the conjunct shares the first verb's subject.
     if verb.dep_ == "conj":
         return _subject_of(verb.head)
-    # "Reuters quoted a spokesperson as saying ...": the quoted person is the source.
+    # "A newspaper quoted a spokesperson as saying ...": the quoted person is the source.
     if verb.tag_ == "VBG" and verb.dep_ == "pcomp" and verb.head.lower_ == "as" and verb.head.head.lemma_ == "quote":
         for child in verb.head.head.children:
             if child.dep_ == "dobj":
                 return child
-    # "Noting that ..., Sun said ...": a participle shares its main verb's subject.
+    # "Noting that ..., Keller said ...": a participle shares its main verb's subject.
     if verb.tag_ == "VBG" and verb.dep_ == "advcl" and verb.head.pos_ in ("VERB", "AUX"):
         return _subject_of(verb.head)
     # "..., the committee, national officials, questioned if ...": a finite verb the parser left without

@@ -66,7 +66,7 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
 
 
 def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previous: Person | Org | None) -> Person | Org | None:
-    """Resolve "a Google spokesperson", "the commission", "the company", "a renowned economist".
+    """Resolve "an Acme spokesperson", "the commission", "the company", "a renowned economist".
 
     Unnamed groups ("economists", "British farmers") and descriptions naming no known body resolve
     to nothing: records only carry statements of named people and organisations.
@@ -74,7 +74,7 @@ def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previo
     head = cue.head or cue.text.split()[-1].lower()
     if cue.plural:
         return None
-    # Drop the conduit: "a spokesman for the regulator quoted in China Daily".
+    # Drop the conduit: "a spokesman for the regulator quoted in a newspaper".
     own = re.split(r"\s+(?:quoted|cited|reported)\s+(?:in|by)\s+", cue.text)[0]
     named = _org_in(own, inventory, cue.start)
     if head in PERSON_ROLE_NOUNS:
@@ -84,12 +84,12 @@ def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previo
         if person is not None:
             return person
         if named is not None:
-            return None  # "a Google executive": an unnamed individual, not the company
+            return None  # "an Acme executive": an unnamed individual, not the company
         if head in SPOKES and cue.definite and text:
             return _spokes_org_before(text, inventory, cue.start)
         return None
     if named is not None:
-        return named  # "the China Daily newspaper", "the EU's standing committee", "Google's report"
+        return named  # "the Example Times newspaper", "the union's standing committee", "Acme's report"
     if head in ORG_HEAD_TYPES and cue.definite:
         wanted = ORG_HEAD_TYPES[head]
         by_name = [o for o in inventory.organisations if any(re.search(rf"\b{re.escape(head)}\b", n, re.I) for n in (o.name, *o.aliases))]
@@ -116,13 +116,13 @@ def _person_with_role(inventory: Inventory, head: str, offset: int, *, cataphora
 
 
 def _spokes_org_before(text: str, inventory: Inventory, offset: int) -> Org | None:
-    """'the spokesperson said' after 'a Google spokesperson': the organisation named with the earlier one."""
+    """'the spokesperson said' after 'an Acme spokesperson': the organisation named with the earlier one."""
     for m in reversed(list(re.finditer(r"\b(?:spokes(?:person|man|woman|people)|representative|official)s?\b", text[:offset], re.I))):
         lo = max(0, m.start() - 40)
         window = text[lo : m.end() + 40]
         found = _orgs_in(window, inventory, m.start())
         if found:
-            # The organisation closest to the noun ("Reuters quoted a Google spokesperson" -> Google).
+            # The organisation closest to the noun ("a newspaper quoted an Acme spokesperson" -> Acme).
             return min(found, key=lambda x: abs(lo + x[0] - m.start()))[1]
     return None
 

@@ -1,7 +1,7 @@
 """Normalisation: who is named in an article, and which organisations.
 
 People: every PERSON mention is resolved to the fullest form of the name in the
-article ("Mr. Pan" and "Pan" -> "Pan Helin"), with the role and organisation
+article ("Ms. Keller" and "Keller" -> "Anna Keller"), with the role and organisation
 given in an appositive or a title. Organisations: ORG mentions are cleaned,
 merged (acronyms in brackets, short forms, possessive and comma forms of
 sub-units), typed and given a country, and keyed by a stable id.
@@ -89,9 +89,9 @@ class Inventory:
     def org_for_mention(self, text: str, offset: int | None = None) -> Org | None:
         """The organisation a mention names: exactly, then as an acronym or a trailing short form.
 
-        "Bat" and "STMA" are the initials of "British American Tobacco" and "State Tobacco Monopoly
-        Administration"; "the Commission" is the last word of "European Commission" (the one
-        mentioned most recently before `offset` when several end that way).
+        "Wfp" and "WFP" are the initials of "World Food Programme"; "the Authority" is the last word of
+        "Food Standards Authority" (the one mentioned most recently before `offset` when several end
+        that way).
         """
         cleaned = _clean_org_text(text)
         key = normalise_name(cleaned)
@@ -124,7 +124,7 @@ def _initials(name: str) -> set[str]:
 
 def _ends_with_words(name: str, key: str) -> bool:
     """'commission' is a trailing short form of 'European Commission' (not of 'Commission' itself)."""
-    # "Institute of X, Nankai University": the part after the comma is the parent, another body.
+    # "Institute of X, Example University": the part after the comma is the parent, another body.
     full = normalise_name(LEGAL_SUFFIX.sub("", name.split(",")[0])).split()
     short = key.split()
     return len(full) > len(short) and full[-len(short) :] == short
@@ -220,7 +220,7 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
             continue
         start = ent.start + ent.text.find(mention)
         span = (start, start + len(mention))
-        # "EU Farm Commissioner": an entity running into a title keeps only the known body it starts with.
+        # "EU Trade Commissioner": an entity running into a title keeps only the known body it starts with.
         if ROLE_AFTER.match(text[ent.end : ent.end + 20]) and len(mention.split()) > 1:
             words = mention.split()
             prefixes = [" ".join(words[:k]) for k in range(len(words) - 1, 0, -1)]
@@ -233,14 +233,14 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
                 add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
                 continue
         nxt = entities[i + 1] if i + 1 < len(entities) else None
-        # "Political Bureau of the Communist Party of China Central Committee": the most specific body.
+        # "Executive Board of the Example Federation of Unions": the most specific body.
         if nxt is not None and UNIT_TAIL.search(mention) and re.fullmatch(r"\s+of\s+(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
             whole = text[span[0] : nxt.end].rstrip(" ,.;:")
             whole = re.sub(r"['’]s$", "", whole)
             add(whole, None, (span[0], span[0] + len(whole)))
             skip.add(i + 1)
             continue
-        # "the State Council, China's Cabinet,": an appositive naming the same body.
+        # "the Bundestag, Germany's parliament,": an appositive naming the same body.
         prev = entities[i - 1] if i > 0 else None
         if prev is not None and prev.label == "ORG" and re.fullmatch(r",\s+(?:the\s+)?(?:[A-Z][\w.]*\s?){1,3}['’]s\s+", text[prev.end : ent.start]) and text[ent.end : ent.end + 1] in (",", "."):
             owner = next((o for o in orgs if span[0] - 60 < (o.mentions[-1][1] if o.mentions else -99) <= prev.end), None)
@@ -250,7 +250,7 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
         if normalise_name(mention) in INTERNATIONAL:
             add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
             continue
-        # "Nankai University's Institute of Industrial Economics" -> "Institute of Industrial Economics, Nankai University"
+        # "Example University's Institute of Economics" -> "Institute of Economics, Example University"
         possessive = re.match(r"^(.+?)['’]s\s+(.+)$", mention)
         if possessive and SUBUNIT_HEADS.match(possessive.group(2)):
             parent, unit = possessive.group(1), possessive.group(2)
@@ -261,7 +261,7 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
         if nxt is not None and SUBUNIT_HEADS.match(mention) and re.fullmatch(r",\s*(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
             add(f"{mention}, {_clean_org_text(nxt.text)}", mention, span)
             continue
-        # "Ministry of Industry and Information Technology (MIIT)"
+        # "Office for Budget Responsibility (OBR)"
         acronym = re.match(r"\s*\(([A-Z][A-Za-z&]{1,9})\)", text[ent.end : ent.end + 14])
         add(mention, acronym.group(1) if acronym else None, span)
     _merge_short_forms(orgs)
@@ -299,10 +299,10 @@ def _non_org_acronyms(seg: SegmentedArticle, entities: list[Entity]) -> set[str]
 
 
 def _merge_short_forms(orgs: list[Org]) -> None:
-    """'TCL' and 'TCL Technology' are aliases of 'TCL Technology Group'; so are variants of one name.
+    """'Acme' and 'Acme Robotics' are aliases of 'Acme Robotics Group'; so are variants of one name.
 
-    Also merged: word-order variants ('State Tobacco Administration Monopoly'), acronyms that spell a
-    longer name ('STMA'), and a trailing short form ('Commission' for 'European Commission', taking
+    Also merged: word-order variants ('Water Quality Regional Board' / 'Regional Water Quality Board'),
+    acronyms that spell a longer name ('WFP'), and a trailing short form ('Authority' for 'Food Standards Authority', taking
     the longer name mentioned most recently before the short form when several qualify).
     """
     def absorb(long: Org, short: Org) -> None:

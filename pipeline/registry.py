@@ -22,13 +22,13 @@ Matching an article's organisation to an entity, strongest rule first (see
 `schemas.tables.MergeRule`): the same name up to case, accents, punctuation and
 a leading "the"; an acronym the entity already carries; the same name without
 legal suffixes; the sub-unit order ("X's Institute of Y" = "Institute of Y, X");
-a short form of a company name carrying a legal suffix ("TCL" < "TCL
-Technology Group Corp"); an all-capitals acronym equal to the entity's
+a short form of a company name carrying a legal suffix ("Acme" < "Acme
+Robotics Group Corp"); an all-capitals acronym equal to the entity's
 initials. The weaker rules need one unambiguous candidate of a compatible
 type, and never join two organisations that one article keeps apart. Generic
 one-word names ("Commission", "Cabinet") and a sub-unit's bare name used as an
-alias ("Institute of Industrial Economics" for "Institute of Industrial
-Economics, Chinese Academy of Social Sciences") mean different bodies in
+alias ("Institute of Economics" for "Institute of
+Economics, Example Academy of Sciences") mean different bodies in
 different articles, so they are never matched across articles.
 """
 
@@ -105,7 +105,7 @@ def name_key(name: str) -> str:
 
 
 def core_key(key: str) -> str:
-    """A name key without trailing legal suffixes ('tcl technology group corp' -> 'tcl technology')."""
+    """A name key without trailing legal suffixes ('acme robotics group corp' -> 'acme robotics')."""
     tokens = key.split()
     while len(tokens) > 1 and tokens[-1] in LEGAL_TOKENS:
         tokens.pop()
@@ -113,7 +113,7 @@ def core_key(key: str) -> str:
 
 
 def subunit_key(name: str) -> str | None:
-    """'Nankai University's Institute of Y' and 'Nankai University Institute of Y' -> key of 'Institute of Y, Nankai University'."""
+    """'Example University's Institute of Y' and 'Example University Institute of Y' -> key of 'Institute of Y, Example University'."""
     possessive = re.match(r"^(?:the\s+)?(.+?)['’]s\s+(.+)$", name.strip(), flags=re.I)
     if possessive:
         unit, parent = name_key(possessive.group(2)).split(), name_key(possessive.group(1)).split()
