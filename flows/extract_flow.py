@@ -39,20 +39,21 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import Field
 
-from flows.llm_limits import NO_LIMITS, GovernedLLM, LlmLimits, configure_limits, endpoint_key
+from flows.llm_limits import NO_LIMITS, GovernedLLM, LlmLimits, configure_limits, endpoint_key, endpoint_slot
 from pipeline.backends.model_store import DEFAULT_MODEL
 from pipeline.extract import PROMPT_VERSION
 from pipeline.ingest import Article
 from pipeline.llm import EndpointConfig, EndpointUnavailable, LLMError, redact
 from pipeline.process import RULES_BACKEND, extract_record
 from pipeline.run import ArticleOutcome, Rerun, RunConfig, finish_run, new_run_id, open_endpoint, plan_run, safe_url
-from pipeline.write import MANIFEST, RECORDS_DIR, TABLES, write_failure, write_record
+from pipeline.write import MANIFEST, RECORDS_DIR, TABLES, article_lock, load_record, record_path, write_failure, write_record
 from schemas.records import SCHEMA_VERSION, ArticleRecord, FailureRecord
 
 FLOW_NAME = "extract-articles"
 TASK_NAME = "extract-article"
 MAX_CONCURRENCY = 32
 TASK_RETRIES = 3  # on top of the openai client's own transport retries (EndpointConfig.transport_retries)
+RESULT_FORMAT = "record-json-v2"  # shape of the cached value; part of the cache key
 RETRY_BACKOFF_S = float(os.environ.get("NEWS_TASK_RETRY_BACKOFF_S") or 2.0)  # 2, 4, 8 s (+/- 50 % jitter)
 
 
@@ -71,7 +72,7 @@ def content_hash(article: Article) -> str:
 
 def cache_key(article: Article, model: str, scope: str = "") -> str:
     """Content hash + model + prompt version + schema version (+ flow run, for rerun="all")."""
-    parts = [content_hash(article), model, PROMPT_VERSION, SCHEMA_VERSION, scope]
+    parts = [content_hash(article), model, PROMPT_VERSION, SCHEMA_VERSION, RESULT_FORMAT, scope]
     return "extract-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -138,6 +139,21 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 # --------------------------------------------------------------------------- the task
 
 
+def reusable_record(output_dir: Path, article: Article, model_label: str) -> ArticleRecord | None:
+    """A record of this article that another run wrote while this one waited for the article's lock."""
+    path = record_path(output_dir, article.id)
+    record = load_record(path)
+    if record is None or record.article.text != article.text:
+        return None
+    p = record.provenance
+    if (p.model, p.prompt_version, p.schema_version) != (model_label, PROMPT_VERSION, SCHEMA_VERSION):
+        return None
+    try:
+        return record if path.stat().st_mtime >= article.read_at else None
+    except OSError:
+        return None
+
+
 @task(
     name=TASK_NAME,
     task_run_name="extract {article.source_file}",
@@ -153,35 +169,53 @@ def extract_article(
     article: Article,
     endpoint: EndpointConfig | None,
     model_label: str,
+    output_dir: str,
     limits: LlmLimits = NO_LIMITS,
     cache_scope: str = "",
-) -> str:
-    """Extract one article; returns the validated record as JSON (the cached, persisted value)."""
+) -> dict[str, Any]:
+    """Extract one article and write its record; returns the validated record as JSON (the cached, persisted value).
+
+    Like `pipeline.run.process_article`, it holds the article's lock in the output folder, so a
+    concurrent run never extracts the same article twice there: a record written meanwhile is reused.
+    """
     logger = get_run_logger()
-    logger.info("Extracting %s (%s, %d chars) with %s", article.source_file, article.id, len(article.text), model_label)
-    llm = GovernedLLM(endpoint, limits) if endpoint is not None else None
-    try:
-        record = extract_record(article, llm, model=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND)
-    except Exception as error:
-        stage, reason = failure_stage_reason(error)
-        failure = ArticleExtractionError(reason[:2000])
-        failure.stage = stage
-        if llm is not None:
-            failure.attempts = llm.http_attempts
-            failure.last_model_output = (redact(llm.last_raw_output) or "")[:4000] or None
-            failure.prompt_tokens = llm.meter.usage.prompt_tokens
-            failure.completion_tokens = llm.meter.usage.completion_tokens
-        transient = is_transient(error)
-        logger.warning("Failed %s (%s): %s%s", article.source_file, stage, reason[:500], " - transient, will retry if attempts remain" if transient else "")
-        raise failure from error
-    finally:
-        if llm is not None:
-            llm.close()
+    out = Path(output_dir)
+    with article_lock(out, article.id):
+        done = reusable_record(out, article, model_label)
+        if done is not None:
+            logger.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
+            return {"record": done.model_dump_json(), "reused": True}
+        logger.info("Extracting %s (%s, %d chars) with %s", article.source_file, article.id, len(article.text), model_label)
+        llm = GovernedLLM(endpoint, limits) if endpoint is not None else None
+        try:
+            with endpoint_slot(limits):
+                record = extract_record(article, llm, model=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND)
+        except Exception as error:
+            stage, reason = failure_stage_reason(error)
+            failure = ArticleExtractionError(reason[:2000])
+            failure.stage = stage
+            if llm is not None:
+                failure.attempts = llm.http_attempts
+                failure.last_model_output = (redact(llm.last_raw_output) or "")[:4000] or None
+                failure.prompt_tokens = llm.meter.usage.prompt_tokens
+                failure.completion_tokens = llm.meter.usage.completion_tokens
+            transient = is_transient(error)
+            logger.warning("Failed %s (%s): %s%s", article.source_file, stage, reason[:500], " - transient, will retry if attempts remain" if transient else "")
+            raise failure from error
+        finally:
+            if llm is not None:
+                llm.close()
+        try:
+            write_record(out, record)
+        except OSError as error:
+            failure = ArticleExtractionError(f"could not write the record: {error}")
+            failure.stage = "write"
+            raise failure from error
     logger.info(
         "Extracted %s: %d quotes, %d organisations, CAP %s in %.2f s",
         article.source_file, len(record.quotes), len(record.organisations), [a.code for a in record.policy_areas], record.provenance.seconds,
     )  # fmt: skip
-    return record.model_dump_json()
+    return {"record": record.model_dump_json(), "reused": False}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,14 +243,17 @@ def _outcome(record: ArticleRecord, status: str) -> ArticleOutcome:
     )
 
 
-def settle(future: PrefectFuture[str], article: Article, output_dir: Path) -> ArticleOutcome:
-    """Write the finished task's record (or failure record) and return its outcome."""
+def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: Path) -> ArticleOutcome:
+    """The finished task's outcome; writes the record of a cache hit, or the failure record."""
     future.wait()  # sets the final state locally; no API round trip
     state = future.state
     if state.is_completed():
-        record = ArticleRecord.model_validate_json(state.result())
-        write_record(output_dir, record)
-        return _outcome(record, "cached" if state.name == "Cached" else "extracted")
+        value = state.result()
+        record = ArticleRecord.model_validate_json(value["record"])
+        cached = state.name == "Cached"
+        if cached:  # served from Prefect's result storage: the task did not run, so write it here
+            write_record(output_dir, record)
+        return _outcome(record, "cached" if cached or value.get("reused") else "extracted")
     error = state.result(raise_on_failure=False)
     if isinstance(error, ArticleExtractionError):
         stage, reason = error.stage, str(error)
@@ -388,7 +425,10 @@ def extract_articles(
             with ThreadPoolTaskRunner(max_workers=concurrency) as runner:
                 submitted = {}
                 for article in todo:
-                    params = {"article": article, "endpoint": endpoint, "model_label": config.model_label, "limits": limits, "cache_scope": scope}
+                    params = {
+                        "article": article, "endpoint": endpoint, "model_label": config.model_label,
+                        "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope,
+                    }  # fmt: skip
                     future = runner.submit(extract_article, params)
                     submitted[future.task_run_id] = (future, article)
                 for future in as_completed([f for f, _ in submitted.values()]):

@@ -3,8 +3,11 @@
 Every endpoint has two named limits on the Prefect server, shared by every run,
 every served deployment and every worker that talks to it:
 
-* ``llm:<endpoint>`` - how many requests may be in flight at once (a slot is
-  held for the duration of each request and released after it);
+* ``llm:<endpoint>`` - how many requests may be in flight at once. A slot is
+  held while one article is asked its questions (one request at a time, so at
+  most one request in flight per slot) and released after its last answer:
+  Prefect's lease-based slots cost a few server round trips each, so one per
+  article rather than one per request;
 * ``llm-rate:<endpoint>`` - requests per minute, a token bucket (slots decay
   at ``rpm / 60`` per second; at most one second's worth may burst).
 
@@ -115,12 +118,8 @@ def configure_limits(key: str, *, max_in_flight: int | None, requests_per_minute
 
 
 @contextlib.contextmanager
-def llm_slot(limits: LlmLimits) -> Iterator[None]:
-    """Wait for the endpoint's rate limit, then hold one of its in-flight slots."""
-    if limits.rate:
-        from prefect.concurrency.sync import rate_limit
-
-        rate_limit(limits.rate, occupy=1)
+def endpoint_slot(limits: LlmLimits) -> Iterator[None]:
+    """Hold one of the endpoint's in-flight slots (if it has a concurrency limit) while an article is asked."""
     if limits.concurrency:
         from prefect.concurrency.sync import concurrency
 
@@ -130,15 +129,21 @@ def llm_slot(limits: LlmLimits) -> Iterator[None]:
         yield
 
 
+def wait_for_rate(limits: LlmLimits) -> None:
+    """Take one request from the endpoint's rate limit (if it has one), waiting as long as needed."""
+    if limits.rate:
+        from prefect.concurrency.sync import rate_limit
+
+        rate_limit(limits.rate, occupy=1)
+
+
 class GovernedLLM(StructuredLLM):
-    """The pipeline's structured-output client, each request under the endpoint's Prefect limits."""
+    """The pipeline's structured-output client, each request under the endpoint's Prefect rate limit."""
 
     def __init__(self, endpoint: EndpointConfig, limits: LlmLimits = NO_LIMITS) -> None:
         super().__init__(endpoint)
         self.limits = limits
 
     def ask(self, system: str, question: str, response_model: type[T], *, max_tokens: int = 256) -> T:
-        if not self.limits.active:
-            return super().ask(system, question, response_model, max_tokens=max_tokens)
-        with llm_slot(self.limits):
-            return super().ask(system, question, response_model, max_tokens=max_tokens)
+        wait_for_rate(self.limits)
+        return super().ask(system, question, response_model, max_tokens=max_tokens)

@@ -112,8 +112,8 @@ def quoted_spans(text: str, paragraphs: list[tuple[int, int]]) -> list[tuple[int
 
 
 def trim_span(text: str, start: int, end: int, *, drop_final_period: bool = False) -> tuple[int, int]:
-    """Trim whitespace, a leading 'that', and trailing commas (and optionally the final period)."""
-    while start < end and text[start].isspace():
+    """Trim whitespace, leading punctuation and 'that', trailing commas (and optionally the final period)."""
+    while start < end and (text[start].isspace() or text[start] in ",;:"):
         start += 1
     while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
         end -= 1

@@ -20,6 +20,18 @@ class Engine(str, Enum):
     plain = "plain"
 
 
+def _allow_folders(*folders: Path) -> None:
+    """Folders named on this command line are the operator's choice: allow them for this process.
+
+    Confinement (pipeline/paths.py) guards folders that arrive as run parameters from the
+    Prefect UI or a deployment; a person at a terminal can already read what they name.
+    """
+    from pipeline.paths import ROOTS_ENV, allowed_roots
+
+    roots = [str(r) for r in allowed_roots()] + [str(f.resolve()) for f in folders]
+    os.environ[ROOTS_ENV] = os.pathsep.join(dict.fromkeys(roots))
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "instructor"):
@@ -48,6 +60,7 @@ def run(
 ) -> None:
     """Extract records from every article in the input folder. Exit code 1 if any article failed."""
     _logging(verbose)
+    _allow_folders(input_dir, output_dir)
     rerun = "all" if rerun_all else "missing"
     if engine is Engine.prefect:
         os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline")
@@ -96,6 +109,7 @@ def evaluate(
     from pipeline.write import iter_records
 
     _logging(verbose)
+    _allow_folders(articles, output_dir, *([records] if records else []))
     if records is None:
         from pipeline.llm import EndpointConfig
         from pipeline.run import RunConfig, run_batch

@@ -166,6 +166,8 @@ class ArticleScores:
     wrong_speakers: list[WrongSpeaker] = field(default_factory=list)
     missed_organisations: list[str] = field(default_factory=list)
     spurious_organisations: list[str] = field(default_factory=list)
+    organisation_type_correct: int = 0
+    organisation_country_correct: int = 0
 
     @property
     def exact_span_share(self) -> float:
@@ -183,6 +185,8 @@ class ArticleScores:
             "exact_span_share": self.exact_span_share,
             "quotes_predicted": self.quotes_predicted,
             "quotes_with_exact_span": self.quotes_with_exact_span,
+            "organisation_type_correct": self.organisation_type_correct,
+            "organisation_country_correct": self.organisation_country_correct,
             "seconds": self.seconds,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -237,6 +241,16 @@ class EvaluationReport:
         )
 
     @property
+    def organisation_type_accuracy(self) -> float:
+        """Share of matched organisations whose type equals the gold type."""
+        return _share(sum(a.organisation_type_correct for a in self.articles), self.organisations.matched)
+
+    @property
+    def organisation_country_accuracy(self) -> float:
+        """Share of matched organisations whose country equals the gold country (null for international bodies)."""
+        return _share(sum(a.organisation_country_correct for a in self.articles), self.organisations.matched)
+
+    @property
     def missing_records(self) -> list[str]:
         return [a.source_file for a in self.articles if not a.has_record]
 
@@ -260,6 +274,8 @@ class EvaluationReport:
                 "policy_areas": self.policy_areas.to_json(),
                 "main_topic_accuracy": self.main_topic_accuracy,
                 "exact_span_share": self.exact_span_share,
+                "organisation_type_accuracy": self.organisation_type_accuracy,
+                "organisation_country_accuracy": self.organisation_country_accuracy,
                 **self.cost(),
             },
             "missing_records": self.missing_records,
@@ -437,7 +453,7 @@ def _score_quotes(predicted: Sequence[dict], gold: Sequence[dict], gold_organisa
     )
 
 
-def _score_organisations(predicted: Sequence[dict], gold: Sequence[dict]) -> tuple[Counts, list[str], list[str]]:
+def _score_organisations(predicted: Sequence[dict], gold: Sequence[dict]) -> tuple[Counts, list[str], list[str], int, int]:
     predicted_keys = [_organisation_keys(o) for o in predicted]
     gold_keys = [_organisation_keys(o) for o in gold]
     candidates = [
@@ -450,7 +466,10 @@ def _score_organisations(predicted: Sequence[dict], gold: Sequence[dict]) -> tup
     matched_gold = set(pairs.values())
     missed = [o["name"] for g, o in enumerate(gold) if g not in matched_gold]
     spurious = [o.get("name") or "" for p, o in enumerate(predicted) if p not in pairs]
-    return Counts(len(pairs), len(predicted), len(gold)), missed, spurious
+    # Of the matched organisations: how many have the gold type, and the gold country (null included).
+    type_right = sum(predicted[p].get("type") == gold[g].get("type") for p, g in pairs.items())
+    country_right = sum(predicted[p].get("country") == gold[g].get("country") for p, g in pairs.items())
+    return Counts(len(pairs), len(predicted), len(gold)), missed, spurious, type_right, country_right
 
 
 def _codes(policy_areas: Iterable[dict]) -> list[int]:
@@ -490,7 +509,7 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
     predicted_quotes = record.get("quotes") or []
     gold_organisations = gold.get("organisations") or []
     quotes = _score_quotes(predicted_quotes, gold.get("quotes") or [], gold_organisations)
-    organisations, missed_orgs, spurious_orgs = _score_organisations(record.get("organisations") or [], gold_organisations)
+    organisations, missed_orgs, spurious_orgs, type_right, country_right = _score_organisations(record.get("organisations") or [], gold_organisations)
 
     predicted_codes = _codes(record.get("policy_areas") or [])
     gold_codes = _codes(gold.get("policy_areas") or [])
@@ -516,6 +535,8 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
         wrong_speakers=quotes.wrong_speakers,
         missed_organisations=missed_orgs,
         spurious_organisations=spurious_orgs,
+        organisation_type_correct=type_right,
+        organisation_country_correct=country_right,
     )
 
 
@@ -709,6 +730,10 @@ def render_report(report: EvaluationReport) -> str:
         "matched/predicted/gold: "
         + "; ".join(f"{name} {c.matched}/{c.predicted}/{c.gold}" for name, c in counts.items())
         + f"; quotes with speaker {report.quote_speaker.matched}"
+    )
+    out.append(
+        f"matched organisations with the gold type {report.organisation_type_accuracy:.2f}, "
+        f"with the gold country {report.organisation_country_accuracy:.2f}"
     )
     if report.ignored_records:
         out.append("records without gold (ignored): " + ", ".join(report.ignored_records))

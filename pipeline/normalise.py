@@ -59,6 +59,8 @@ class Org:
     mentions: list[tuple[int, int]] = field(default_factory=list)
     type: OrganisationType = "other"
     country: str | None = None
+    type_source: str = "rule"  # "rule" (a keyword matched) or "default" (nothing matched)
+    country_source: str = "rule"  # "rule" (named in or with the organisation) or "default" (the article's main country)
 
     @property
     def id(self) -> str:
@@ -267,6 +269,8 @@ def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
     _merge_short_forms(orgs)
     for org in orgs:
         org.type = organisation_type(org.name)
+        if org.type in ("other", "company") and not any(p.search(org.name.split(",")[0]) for p, _ in TYPE_RULES) and not LEGAL_SUFFIX.search(org.name):
+            org.type_source = "default"
         org.mentions.sort()
     _assign_countries(seg, orgs)
     return orgs
@@ -403,6 +407,8 @@ def _assign_countries(seg: SegmentedArticle, orgs: list[Org]) -> None:
         own = [c for e in seg.entities if e.label in ("GPE", "NORP") for c in [_country_code(e.text)] if c and any(e.start >= s and e.end <= t for s, t in org.mentions)]
         words = [c for w in re.findall(r"[A-Z][a-z]+", org.name) if (c := _country_code(w))]
         org.country = (own or words or [main_country])[0]
+        if not (own or words):
+            org.country_source = "default"
 
 
 def _attach_roles(seg: SegmentedArticle, people: list[Person], orgs: list[Org]) -> None:

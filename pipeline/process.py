@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from pipeline.candidates import QuoteCandidate, find_candidates
 from pipeline.chunk import chunk_article, chunk_for
-from pipeline.extract import PROMPT_VERSION, ask_main_topic, ask_speaker, system_prompt, topic_system
+from pipeline.extract import PROMPT_VERSION, ask_main_topic, ask_organisation_types, ask_speaker, system_prompt, topic_system
 from pipeline.ground import RuleSpeaker, rule_speaker, to_organisations, to_policy_areas, to_quote
 from pipeline.ingest import Article
 from pipeline.llm import StructuredLLM
@@ -25,9 +25,9 @@ from schemas.records import ArticleMeta, ArticleRecord, Provenance, TokenUsage
 log = logging.getLogger(__name__)
 
 RULES_BACKEND = "rules"
-# Speaker questions to the model for statements the rules leave unattributed. Off: with the current
-# rules the model's choices were not measured to help, and the question would quote article text
-# outside the system message (the prompt-injection boundary).
+# Speaker questions to the model for statements the rules leave unattributed. Off: measured on the dev
+# and held-out sets (BENCHMARKS.md), the 1.5B model's choices added wrong attributions and ~30 s an
+# article; a stronger remote model may do better, so the path stays.
 ASK_SPEAKERS = False
 
 
@@ -65,6 +65,10 @@ def extract_record(article: Article, llm: StructuredLLM | None, *, model: str, b
         # The main topic among the two keyword leaders; the answer is used only when the keywords
         # cannot separate them (on the dev set the model's choice was worse than clear keyword leads).
         codes = _llm_tie_break(llm, article, seg, codes)
+        # Organisations whose names carry no telling word are typed by the model's world knowledge.
+        untyped = [org for org in inventory.organisations if org.type_source == "default"]
+        for key, org_type in ask_organisation_types(llm, article.text, article.title, untyped).items():
+            next(org for org in untyped if org.key == key).type = org_type
     kept = _dedupe_attributed(candidates, sources)
     quotes = [to_quote(c, article.text, src, inventory) for c in kept if (src := sources[c.id]) is not None]
     usage = llm.meter.usage if llm else TokenUsage()

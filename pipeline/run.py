@@ -37,6 +37,8 @@ from pipeline.extract import PROMPT_VERSION
 from pipeline.ingest import Article, IngestFailure, read_articles
 from pipeline.llm import EndpointConfig, LLMError, StructuredLLM
 from pipeline.paths import confine
+from pipeline.registry import update_registry
+from pipeline.review import REVIEW_PAGE, write_review_page
 from pipeline.process import RULES_BACKEND, extract_record
 from pipeline.write import (
     MANIFEST,
@@ -198,6 +200,17 @@ def process_article(article: Article, endpoint: EndpointConfig | None, output_di
         return _extract_and_write(article, endpoint, output_dir, model_label=model_label)
 
 
+def describe_failure(error: BaseException, *, stage: str = "extract") -> tuple[str, str]:
+    """The failure record's stage and a readable, redacted reason for an article's exception."""
+    if isinstance(error, LLMError):
+        stage, reason = error.stage, str(error)
+    elif isinstance(error, ValueError) and stage == "extract" and "record is not grounded" in str(error):
+        stage, reason = "validate", f"{type(error).__name__}: {error}"
+    else:
+        reason = f"{type(error).__name__}: {error}"
+    return stage, redact(reason) or type(error).__name__
+
+
 def _written_after(output_dir: Path, article: Article) -> bool:
     try:
         return record_path(output_dir, article.id).stat().st_mtime >= article.read_at
@@ -214,13 +227,7 @@ def _extract_and_write(article: Article, endpoint: EndpointConfig | None, output
         stage = "write"
         write_record(output_dir, record)
     except Exception as error:  # noqa: BLE001 - any failure of one article is recorded, the batch goes on
-        if isinstance(error, LLMError):
-            stage, reason = error.stage, str(error)
-        elif isinstance(error, ValueError) and stage == "extract" and "record is not grounded" in str(error):
-            stage, reason = "validate", f"{type(error).__name__}: {error}"
-        else:
-            reason = f"{type(error).__name__}: {error}"
-        reason = redact(reason) or type(error).__name__
+        stage, reason = describe_failure(error, stage=stage)
         log.warning("Failed %s (%s): %s", article.source_file, stage, reason[:500])
         usage = llm.meter.usage if llm else TokenUsage()
         attempts = llm.http_attempts if llm else 0
@@ -269,9 +276,13 @@ def finish_run(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str
         if superseded:
             log.info("Moved %d record(s) of since-edited inputs to superseded/", len(superseded))
         tables = rebuild_tables(config.output_dir)
+        registry = update_registry(config.output_dir)
         manifest = _manifest(config, outcomes, run_id=run_id, started_at=started_at, seconds=seconds, tables=tables)
+        manifest["registry"] = registry.as_dict()
+        manifest["review_page"] = REVIEW_PAGE
         write_json_atomic(config.output_dir / "runs" / f"{run_id}.json", manifest)
         write_json_atomic(config.output_dir / MANIFEST, manifest)
+        write_review_page(config.output_dir, manifest)
     return manifest
 
 

@@ -54,7 +54,8 @@ RECORDS_DIR = "records"
 FAILED_DIR = "failed"
 SUPERSEDED_DIR = "superseded"
 LOCKS_DIR = ".locks"
-TABLES = ("quotes.jsonl", "organisations.jsonl", "policy_areas.jsonl")
+# organisations.jsonl is the cross-article registry (pipeline/registry.py); per-article rows live here.
+TABLES = ("quotes.jsonl", "article_organisations.jsonl", "policy_areas.jsonl")
 MANIFEST = "manifest.json"
 _LOCK_STRIPES = 256
 _TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")
@@ -260,7 +261,7 @@ def table_rows(record: ArticleRecord) -> dict[str, list[dict[str, Any]]]:
     ]
     orgs = [{**article, **o.model_dump(mode="json")} for o in record.organisations]
     areas = [{**article, "rank": i + 1, **p.model_dump(mode="json")} for i, p in enumerate(record.policy_areas)]
-    return {"quotes.jsonl": quotes, "organisations.jsonl": orgs, "policy_areas.jsonl": areas}
+    return {"quotes.jsonl": quotes, "article_organisations.jsonl": orgs, "policy_areas.jsonl": areas}
 
 
 def supersede_records(output_dir: Path, current: dict[str, str]) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.records import ArticleRecord, FailureRecord, Organisation, PolicyArea, Quote
+from schemas.tables import TABLE_SCHEMA_FILES
 
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "article_record.schema.json": ArticleRecord,
@@ -19,6 +20,7 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "quote.schema.json": Quote,
     "organisation.schema.json": Organisation,
     "policy_area.schema.json": PolicyArea,
+    **TABLE_SCHEMA_FILES,  # one per JSONL table in the output folder
 }
 
 

@@ -13,7 +13,7 @@ import hashlib
 import re
 import unicodedata
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -57,6 +57,9 @@ OrganisationType = Literal[
     "media",
     "other",
 ]
+
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 ('EU' for EU bodies).")]
 
 
 class _Strict(BaseModel):
@@ -111,7 +114,7 @@ class Organisation(_Strict):
     name: str = Field(min_length=1, description="Canonical name.")
     aliases: list[str] = Field(default_factory=list, description="Other names as they appear in the text.")
     type: OrganisationType = "other"
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 ('EU' for EU bodies).")
+    country: CountryCode | None = None
     mentions: list[Span] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ One model per table; every line of the table validates against it
 
 - `quotes.jsonl`        -> QuoteRow        (one row per quote, from `pipeline.write.table_rows`)
 - `policy_areas.jsonl`  -> PolicyAreaRow   (one row per CAP code of an article, main topic rank 1)
+- `article_organisations.jsonl` -> ArticleOrganisationRow (a record's organisation, flattened, per article)
 - `organisations.jsonl` -> OrganisationRow (the cross-article registry, `pipeline.registry`)
 - `speakers.jsonl`      -> SpeakerRow      (one row per person or organisation quoted, across articles)
 - `merges.jsonl`        -> MergeRow        (append-only log: which name joined which registry id, and why)
@@ -23,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.records import OrganisationType, QuoteType, Span, Speaker, SpeakerKind
+from schemas.records import CountryCode, OrganisationType, QuoteType, Span, Speaker, SpeakerKind
 
 ORG_ID_PATTERN = r"^org_[0-9a-f]{12}$"
 SPEAKER_ID_PATTERN = r"^spk_[0-9a-f]{12}$"
@@ -57,6 +58,20 @@ class PolicyAreaRow(_Row):
     code: int
     name: str
     evidence: list[Span] = Field(default_factory=list)
+
+
+class ArticleOrganisationRow(_Row):
+    """article_organisations.jsonl: a record's organisation, flattened, with the article it comes from."""
+
+    article_id: str
+    source_file: str
+    published: date | None = None
+    id: str = Field(pattern=ORG_ID_PATTERN, description="The record's organisation id (see OrganisationRow.appearances for the registry id).")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    type: OrganisationType
+    country: CountryCode | None = None
+    mentions: list[Span] = Field(default_factory=list)
 
 
 class OrganisationAppearance(_Row):
@@ -140,6 +155,7 @@ class MergeRow(_Row):
 TABLE_SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "quote_row.schema.json": QuoteRow,
     "policy_area_row.schema.json": PolicyAreaRow,
+    "article_organisation_row.schema.json": ArticleOrganisationRow,
     "organisation_row.schema.json": OrganisationRow,
     "speaker_row.schema.json": SpeakerRow,
     "merge_row.schema.json": MergeRow,

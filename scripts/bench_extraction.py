@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; do not touch BENCHMARKS.md")
     args = parser.parse_args()
 
+    # The operator named these folders: allow them (confinement guards parameters from the Prefect UI).
+    os.environ["NEWS_RECORDS_ROOTS"] = os.pathsep.join([str(args.articles.resolve()), tempfile.gettempdir()])
     with tempfile.TemporaryDirectory(prefix="news-records-bench-") as tmp:
         out = Path(tmp)
         config = RunConfig(args.articles, out, None, args.embedded_model, args.rules_only, "all")

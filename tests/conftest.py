@@ -140,6 +140,11 @@ def start_prefect_server(home: Path, port: int | None = None) -> PrefectServer:
 
 
 def stop_prefect_server(server: PrefectServer) -> None:
+    if "prefect.logging.handlers" in sys.modules:  # send this process's pending run logs while the server is up
+        from prefect.logging.handlers import APILogWorker
+
+        with contextlib.suppress(Exception):
+            APILogWorker.drain_all(timeout=10)
     subprocess.run(["bash", str(SERVER_SCRIPT), "stop"], env=server.env, capture_output=True, text=True, timeout=60)
 
 

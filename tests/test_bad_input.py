@@ -7,6 +7,7 @@ Runs go through the LLM path against the fake OpenAI-compatible server
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,16 +122,20 @@ def test_prompt_injection_is_just_data(fake: FakeOpenAI, tmp_path: Path) -> None
         assert "IGNORE ALL PREVIOUS" not in system[: system.index("<<<")] + system[system.rindex(">>>") :]
         assert "IGNORE ALL PREVIOUS" not in question.split("\n", 1)[-1] or question.startswith("Statement:")
     assert by_article["injection"] and by_article["normal"], "both articles must reach the model"
-    # Same questions, same answer schema, whatever the article says.
-    shape = lambda r: (r["messages"][1]["content"].split("\n")[0], json.dumps(r["tools"], sort_keys=True))  # noqa: E731
-    assert shape(by_article["injection"][0]) == shape(by_article["normal"][0])
+    # The questions the normal article gets are asked of the injected one too, with the same kind of answer
+    # (answer schemas sized per article, e.g. one slot per organisation, share their tool name);
+    # nothing the injected text asks for ("main": 999) becomes an allowed answer.
+    shape = lambda r: (r["messages"][1]["content"].split("\n")[0][:24], tuple(t["function"]["name"] for t in r["tools"]))  # noqa: E731
+    assert {shape(r) for r in by_article["normal"]} <= {shape(r) for r in by_article["injection"]}
+    for request in by_article["injection"]:
+        assert not re.search(r"\b99[89]\b", json.dumps(request["tools"]))
 
     path = next(p for p in (out / "records").glob("*.json") if "IGNORE ALL" in p.read_text())
     record = ArticleRecord.model_validate_json(path.read_bytes())  # grounded, CAP codes valid
     assert set(record.model_dump()) == {"schema_version", "article", "quotes", "organisations", "policy_areas", "provenance"}
     assert all(area.code not in (998, 999) for area in record.policy_areas)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"], "nothing written outside the output folder"
-    assert {p.name for p in out.iterdir()} <= {".locks", "failed", "manifest.json", "organisations.jsonl", "policy_areas.jsonl", "quotes.jsonl", "records", "runs"}
+    assert {p.name for p in out.iterdir()} <= {".locks", "failed", "manifest.json", "organisations.jsonl", "article_organisations.jsonl", "speakers.jsonl", "merges.jsonl", "review.html", "policy_areas.jsonl", "quotes.jsonl", "records", "runs"}
     audit = audit_outputs(out, ["injection.txt", "normal.txt"])
     assert audit.lost == [] and audit.broken == []
 
@@ -149,7 +154,8 @@ def test_prompts_are_capped(fake: FakeOpenAI, tmp_path: Path) -> None:
     for request in fake.requests:
         assert len(messages_text(request)) <= 1000 + 1  # +1: the newline joining the two messages
         assert request["messages"][0]["content"].endswith(">>>")
-        assert "cut here" in request["messages"][0]["content"]
+    # The long article was cut (with a marker) wherever it would not fit.
+    assert any("cut here" in request["messages"][0]["content"] for request in fake.requests)
 
 
 def test_fit_prompt_cuts_the_article_not_the_question(fake: FakeOpenAI) -> None:

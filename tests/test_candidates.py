@@ -114,3 +114,12 @@ def test_embedded_speech_verb_does_not_create_a_backward_clause() -> None:
 def test_inverted_trailing_attribution(verb: str) -> None:
     text = f'"Sales will double by 2030," {verb.split()[0]} Tomas Eriksen, chief executive of Baltic Freight Group.'
     assert speaker_of(text, "Sales will double") == "Tomas Eriksen"
+
+
+def test_trim_span_drops_leading_punctuation_and_that() -> None:
+    from pipeline.candidates import trim_span
+
+    text = "According to the agency, that prices rose, it said."
+    start = text.index(",")
+    s, e = trim_span(text, start, text.index(", it"))
+    assert text[s:e] == "prices rose"

@@ -421,3 +421,20 @@ def test_gold_spans_are_found_modulo_quote_marks_and_whitespace(tmp_path: Path) 
     assert [q["text"] for q in record["quotes"]] == ["We will  not\nyield,", "``nothing changes''"]
     report = evaluate([record], tmp_path / "gold")
     assert report.quote_speaker.f1 == 1.0 and report.exact_span_share == 1.0
+
+
+def test_organisation_type_and_country_accuracy_over_matched_organisations() -> None:
+    gold = load_gold(GOLD_DIR)
+    records = gold_as_records(GOLD_DIR, ARTICLES_DIR)
+    perfect = evaluate(records, GOLD_DIR)
+    assert perfect.organisation_type_accuracy == 1.0 and perfect.organisation_country_accuracy == 1.0
+    changed = copy.deepcopy(records)
+    org = changed[0]["organisations"][0]
+    org["type"] = "other" if org["type"] != "other" else "company"
+    org["country"] = "ZZ"
+    report = evaluate(changed, GOLD_DIR)
+    matched = report.organisations.matched
+    assert report.organisation_type_accuracy == pytest.approx((matched - 1) / matched)
+    assert report.organisation_country_accuracy == pytest.approx((matched - 1) / matched)
+    assert "gold type" in render_report(report)
+    assert len(gold) == len(records)

@@ -27,7 +27,7 @@ TOPICS = ["grid investment", "steel output", "wage growth", "battery storage", "
 
 
 def long_article() -> tuple[str, list[tuple[str, str]]]:
-    """Text of ~2,500 words and the (speaker, quote) pairs of its last three paragraphs."""
+    """Text of over 2,500 words (about 3,400) and the (speaker, quote) pairs of its last three paragraphs."""
     paragraphs: list[str] = []
     tail_quotes: list[tuple[str, str]] = []
     for i in range(25):
@@ -54,7 +54,7 @@ def long_article() -> tuple[str, list[tuple[str, str]]]:
 def test_2500_word_article_is_extracted_to_its_last_paragraph(tmp_path: Path) -> None:
     text, tail_quotes = long_article()
     body_words = len(text.split("\n\n", 1)[1].split())
-    assert 2400 <= body_words <= 3200, body_words
+    assert body_words >= 2500, body_words
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "long.txt").write_text(text, encoding="utf-8")

@@ -1,0 +1,136 @@
+"""The Prefect UI as a person uses it, in headless Chromium (Debian's package, driven by Playwright).
+
+A served deployment (scripts/serve.sh) talks to the fake OpenAI-compatible
+server; the browser starts a custom run with a different input folder, and
+retries a failed run. Every outcome is checked through the API and on disk,
+never only on screen. Screenshots go to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, PrefectServer, wait_until
+from tests.support import API_KEY, audit_outputs, write_articles
+from tests.support.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.slow
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def _open_deployment(page, server: PrefectServer, name: str) -> None:  # noqa: ANN001
+    page.goto(f"{server.ui_url}/deployments", wait_until="networkidle")
+    page.get_by_role("link", name=name, exact=True).click()  # the deployment, found in the list
+    page.wait_for_url("**/deployments/deployment/**")
+    page.get_by_role("button", name="Run", exact=True).wait_for()
+
+
+def _parameter_box(page, name: str):  # noqa: ANN001, ANN202
+    label = page.locator("span.schema-form-property__label", has_text=re.compile(rf"^{name}\b"))
+    return page.locator("div.schema-form-property").filter(has=label).locator("textarea")
+
+
+def _run_id_from(page) -> str:  # noqa: ANN001
+    return page.url.split("/runs/flow-run/")[1].split("?")[0].split("/")[0]
+
+
+def _show_artifact(page, server: PrefectServer, run_id: str, key: str, path: Path) -> None:  # noqa: ANN001
+    page.goto(f"{server.ui_url}/runs/flow-run/{run_id}", wait_until="networkidle")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text(key, exact=True).first.click()
+    page.wait_for_url("**/artifacts/artifact/**")
+    page.get_by_text("Show raw data").wait_for()
+    page.screenshot(path=str(path), full_page=True)
+
+
+def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_deployment, prefect_server: PrefectServer, fake: FakeOpenAI, tmp_path: Path) -> None:  # noqa: ANN001
+    page, server = browser_page, prefect_server
+    inbox, other, out = tmp_path / "inbox", tmp_path / "inbox-backlog", tmp_path / "records"
+    write_articles(inbox, 2)
+    other_names = write_articles(other, 3, start=10)
+    serve_deployment(
+        "--no-schedule", "--input", str(inbox), "--output", str(out), "--base-url", fake.base_url, "--model", "fake-ui",
+        name="ui-custom", env={"NEWS_LLM_API_KEY": API_KEY},
+    )  # fmt: skip
+    deployment = server.deployment("extract-articles/ui-custom")
+    fake.reset_counters()
+
+    _open_deployment(page, server, "ui-custom")
+    page.screenshot(path=str(SCREENSHOTS / "deployment.png"))
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run", exact=True).click()
+    page.wait_for_url(re.compile(r"/run(\?|$)"))
+    box = _parameter_box(page, "input_dir")
+    assert box.input_value() == str(inbox), "the form shows the deployment's default input folder"
+    assert page.get_by_text("Folder of articles").first.is_visible(), "parameter descriptions are shown in the form"
+    box.fill(str(other))
+    page.screenshot(path=str(SCREENSHOTS / "custom-run.png"))
+    page.get_by_role("button", name="Submit").click()
+
+    def the_run() -> dict | None:
+        runs = server.flow_runs(deployment_id={"any_": [deployment["id"]]})
+        return next((r for r in runs if r["parameters"].get("input_dir") == str(other)), None)
+
+    run = wait_until(the_run, timeout=60, what="the flow run started from the UI", interval=1)
+    run = server.wait_for_flow_run(run["id"], timeout=180)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["parameters"]["input_dir"] == str(other) and run["parameters"]["output_dir"] == str(out)
+    audit = audit_outputs(out, other_names)
+    assert set(audit.records) == set(other_names) and not audit.lost and not audit.broken
+    assert fake.requests_count > 0, "the run used the deployment's endpoint"
+    artifacts = server.artifacts(run["id"])
+    assert {a["key"] for a in artifacts} == {"extraction-articles-ui-custom", "extraction-summary-ui-custom"}
+    assert API_KEY not in json.dumps(artifacts) + json.dumps(server.logs(run["id"])) + json.dumps(run)
+
+    page.goto(f"{server.ui_url}/runs/flow-run/{run['id']}", wait_until="networkidle")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text("extraction-summary-ui-custom", exact=True).wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "flow-run.png"))
+    _show_artifact(page, server, run["id"], "extraction-articles-ui-custom", SCREENSHOTS / "artifact-table.png")
+    _show_artifact(page, server, run["id"], "extraction-summary-ui-custom", SCREENSHOTS / "artifact-summary.png")
+
+
+def test_failed_run_retried_from_the_ui_redoes_only_the_failed_article(browser_page, serve_deployment, prefect_server: PrefectServer, fake: FakeOpenAI, tmp_path: Path) -> None:  # noqa: ANN001
+    page, server = browser_page, prefect_server
+    inbox, out = tmp_path / "inbox", tmp_path / "records"
+    names = write_articles(inbox, 3, start=20, markers={21: "Garbled Borough"})
+    serve_deployment("--no-schedule", "--input", str(inbox), "--output", str(out), "--base-url", fake.base_url, "--model", "fake-ui-retry", "--rerun", "all", name="ui-retry")
+    deployment = server.deployment("extract-articles/ui-retry")
+    fake.clear()
+    fake.always("schema_violation", match="Garbled Borough")
+    run = server.api("POST", f"/deployments/{deployment['id']}/create_flow_run", json={})
+    run = server.wait_for_flow_run(run["id"], timeout=180)
+    assert run["state_type"] == "FAILED", "an article that failed must fail the run, so it can be retried"
+    assert set(audit_outputs(out, names).records) == {names[0], names[2]}
+
+    fake.clear()  # the endpoint recovers
+    fake.reset_counters()
+    page.goto(f"{server.ui_url}/runs/flow-run/{run['id']}", wait_until="networkidle")
+    page.get_by_role("button", name="Retry").first.click()
+    confirm = page.get_by_role("dialog").get_by_role("button", name="Retry")
+    if confirm.count():
+        confirm.click()
+    page.screenshot(path=str(SCREENSHOTS / "retry.png"))
+    wait_until(lambda: server.api("GET", f"/flow_runs/{run['id']}")["run_count"] >= 2, timeout=60, what="the retry to start", interval=1)
+    run = server.wait_for_flow_run(run["id"], timeout=180, states={"COMPLETED", "FAILED", "CRASHED"})
+    assert run["state_type"] == "COMPLETED", run["state"]
+
+    audit = audit_outputs(out, names)
+    assert set(audit.records) == set(names) and not audit.lost and not audit.broken
+    redone = json.loads(next(p for p in (out / "records").glob("*.json") if names[1] in p.read_text()).read_text())
+    assert fake.requests_count == redone["provenance"]["usage"]["calls"], "the retry redid finished articles"
+    tasks = server.task_runs([run["id"]])
+    states = {name: sorted(t["state_name"] for t in tasks if t["name"] == f"extract {name}") for name in names}
+    assert states[names[0]] == states[names[2]] == ["Cached", "Completed"], states  # persisted results reused
+    assert states[names[1]] == ["Completed", "Failed"], states
