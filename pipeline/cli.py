@@ -55,13 +55,22 @@ def run(
     embedded_model: EmbeddedModel = "qwen2.5-coder-1.5b",
     rules_only: RulesOnly = False,
     rerun_all: Annotated[bool, typer.Option("--rerun-all", help="Re-extract articles that already have a current record.")] = False,
-    engine: Annotated[Engine, typer.Option(help="prefect: run as a Prefect flow (default); plain: the same functions without Prefect.")] = Engine.prefect,
+    engine: Annotated[Engine, typer.Option(help="prefect: run as a Prefect flow (default); plain: the same functions without Prefect, with a progress bar.")] = Engine.prefect,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be processed and why; write nothing.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Extract records from every article in the input folder. Exit code 1 if any article failed."""
     _logging(verbose)
     _allow_folders(input_dir, output_dir)
     rerun = "all" if rerun_all else "missing"
+    if dry_run:
+        from pipeline.llm import EndpointConfig
+        from pipeline.review import plan_rows, print_plan
+        from pipeline.run import RunConfig
+
+        rows = plan_rows(RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun))
+        print_plan(rows)
+        raise typer.Exit(code=1 if any(r["action"] == "unreadable" for r in rows) else 0)
     if engine is Engine.prefect:
         os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline")
         from flows.extract_flow import extract_articles
@@ -74,8 +83,11 @@ def run(
         from pipeline.llm import EndpointConfig
         from pipeline.run import RunConfig, run_batch
 
+        from pipeline.review import plan_rows, progress_reporter
+
         config = RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun)
-        manifest = run_batch(config)
+        with progress_reporter(sum(r["action"] == "extract" for r in plan_rows(config))) as on_article:
+            manifest = run_batch(config, on_article=on_article)
     _print_summary(manifest)
     raise typer.Exit(code=1 if manifest["failures"] else 0)
 
