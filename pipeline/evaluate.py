@@ -1,7 +1,7 @@
 """Evaluation stage: score extracted article records against gold annotations.
 
 Records are `ArticleRecord` JSON dicts (schemas/records.py); gold files are the
-JSON annotations in an eval directory (e.g. /work/shared/eval-dev/gold), one per
+JSON annotations in an eval directory (e.g. ../shared/eval-dev/gold), one per
 article, keyed by their `source_file`. The rules below follow the README's
 "Known ambiguities": span boundaries and quote types are judged leniently.
 

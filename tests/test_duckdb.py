@@ -21,8 +21,9 @@ from pipeline.registry import contextual_names, name_key, person_key, update_reg
 from pipeline.run import RunConfig, run_batch  # noqa: E402
 from pipeline.write import iter_records  # noqa: E402
 from schemas.tables import TABLE_SCHEMA_FILES, ArticleOrganisationRow, MergeRow, OrganisationRow, PolicyAreaRow, QuoteRow, SpeakerRow  # noqa: E402
+from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
 
-DEV_ARTICLES = Path("/work/shared/eval-dev/articles")
+DEV_ARTICLES = EVAL_DEV / "articles"
 
 LOAD = """
 CREATE VIEW quotes        AS SELECT * FROM read_json_auto('{out}/quotes.jsonl');
@@ -64,8 +65,7 @@ ORDER BY articles DESC, name;
 
 @pytest.fixture(scope="module")
 def dev_tables(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not DEV_ARTICLES.is_dir():
-        pytest.skip("the dev set is not available")
+    require_eval_dev()
     inputs = tmp_path_factory.mktemp("dev-articles")
     for path in DEV_ARTICLES.iterdir():
         shutil.copy(path, inputs / path.name)

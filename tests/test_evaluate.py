@@ -23,8 +23,9 @@ from pipeline.evaluate import (  # noqa: E402
     split_article,
 )
 from schemas.records import ArticleRecord, organisation_id  # noqa: E402
+from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
 
-EVAL_DEV = Path("/work/shared/eval-dev")
+# EVAL_DEV: ../shared/eval-dev beside the checkout (tests/support/paths.py)
 GOLD_DIR = EVAL_DEV / "gold"
 ARTICLES_DIR = EVAL_DEV / "articles"
 
@@ -34,7 +35,9 @@ LAMB = "03_eu_british_lamb_boycott.txt"
 TOTAL_QUOTES = 62
 TOTAL_ORGANISATIONS = 38
 
-pytestmark = pytest.mark.skipif(not GOLD_DIR.is_dir(), reason="dev eval set not available")
+@pytest.fixture(autouse=True)
+def _needs_eval_dev() -> None:
+    require_eval_dev()
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,10 @@ from pipeline.registry import MERGES, ORGANISATIONS, SPEAKERS, Registry, Registr
 from pipeline.write import iter_records, write_record
 from schemas.records import ArticleMeta, ArticleRecord, Organisation, Provenance, Quote, Span, Speaker, organisation_id
 from schemas.tables import MergeRow, OrganisationRow, SpeakerRow
+from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
 
-DEV_ARTICLES = Path("/work/shared/eval-dev/articles")
-DEV_GOLD = Path("/work/shared/eval-dev/gold")
+DEV_ARTICLES = EVAL_DEV / "articles"
+DEV_GOLD = EVAL_DEV / "gold"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -357,8 +358,7 @@ The company said it would build a new production line in Guangzhou and hire 2,00
 
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not DEV_ARTICLES.is_dir():
-        pytest.skip("the dev set is not available")
+    require_eval_dev()
     from pipeline.run import RunConfig, run_batch
 
     out = tmp_path_factory.mktemp("registry-runs")
