@@ -25,7 +25,7 @@ import json
 import os
 import re
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -173,7 +173,9 @@ def extract_article(
     limits: LlmLimits = NO_LIMITS,
     cache_scope: str = "",
 ) -> dict[str, Any]:
-    """Extract one article and write its record; returns the validated record as JSON (the cached, persisted value).
+    """Extract one article and write its record.
+
+    Returns the record as JSON and the article's outcome: the value Prefect persists and caches.
 
     Like `pipeline.run.process_article`, it holds the article's lock in the output folder, so a
     concurrent run never extracts the same article twice there: a record written meanwhile is reused.
@@ -184,7 +186,7 @@ def extract_article(
         done = reusable_record(out, article, model_label)
         if done is not None:
             logger.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
-            return {"record": done.model_dump_json(), "reused": True}
+            return _handed_over({"record": done.model_dump_json(), "outcome": asdict(_outcome(done, "cached"))})
         logger.info("Extracting %s (%s, %d chars) with %s", article.source_file, article.id, len(article.text), model_label)
         llm = GovernedLLM(endpoint, limits) if endpoint is not None else None
         try:
@@ -211,11 +213,24 @@ def extract_article(
             failure = ArticleExtractionError(f"could not write the record: {error}")
             failure.stage = "write"
             raise failure from error
-    logger.info(
+    logger.debug(  # the table artifact has these figures; one INFO line per article keeps logging cheap
         "Extracted %s: %d quotes, %d organisations, CAP %s in %.2f s",
         article.source_file, len(record.quotes), len(record.organisations), [a.code for a in record.policy_areas], record.provenance.seconds,
     )  # fmt: skip
-    return {"record": record.model_dump_json(), "reused": False}
+    return _handed_over({"record": record.model_dump_json(), "outcome": asdict(_outcome(record, "extracted"))})
+
+
+# The value a task run just returned, kept in memory for this process's flow: reading it back from
+# result storage would cost a file read and a JSON decode per article (the persisted copy is for
+# cache hits and for retries of the run).
+_HANDOVER: dict[Any, dict[str, Any]] = {}
+
+
+def _handed_over(value: dict[str, Any]) -> dict[str, Any]:
+    context = TaskRunContext.get()
+    if context is not None and context.task_run is not None:
+        _HANDOVER[context.task_run.id] = value
+    return value
 
 
 # --------------------------------------------------------------------------- helpers
@@ -247,13 +262,16 @@ def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: 
     """The finished task's outcome; writes the record of a cache hit, or the failure record."""
     future.wait()  # sets the final state locally; no API round trip
     state = future.state
+    handed_over = _HANDOVER.pop(future.task_run_id, None)
     if state.is_completed():
+        if state.name != "Cached":  # the task wrote the record and summed it up
+            value = handed_over if handed_over is not None else state.result()
+            return ArticleOutcome(**value["outcome"])
         value = state.result()
+        # Served from Prefect's result storage: the task did not run, so the record is written here.
         record = ArticleRecord.model_validate_json(value["record"])
-        cached = state.name == "Cached"
-        if cached:  # served from Prefect's result storage: the task did not run, so write it here
-            write_record(output_dir, record)
-        return _outcome(record, "cached" if cached or value.get("reused") else "extracted")
+        write_record(output_dir, record)
+        return _outcome(record, "cached")
     error = state.result(raise_on_failure=False)
     if isinstance(error, ArticleExtractionError):
         stage, reason = error.stage, str(error)
@@ -438,7 +456,7 @@ def extract_articles(
     failed = [o for o in outcomes if o.status == "failed" and o.article_id is not None]
     print(
         f"Run {run_id}: {manifest['records_written']} extracted, {manifest['records_cached']} up to date, "
-        f"{len(manifest['failures'])} failed; records in {Path(output_dir) / RECORDS_DIR}"
+        f"{len(manifest['failures'])} failed; records in {config.output_dir / RECORDS_DIR}"
     )
     if failed and fail_on_article_errors:
         raise ArticleFailures(

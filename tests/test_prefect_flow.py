@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -157,6 +158,24 @@ def test_limit_names_never_carry_credentials_and_rate_is_a_bucket() -> None:
     assert rate_bucket(6) == (1, 0.1)
 
 
+def test_benchmark_replaces_only_its_own_section(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import bench_overhead
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Extraction quality: dev\n\nrow 1\n")
+    bench_overhead.write_section(path, bench_overhead.SECTION + "\n\nfirst\n")
+    bench_overhead.write_section(path, bench_overhead.SECTION + "\n\nsecond\n")
+    text = path.read_text()
+    assert text.count(bench_overhead.SECTION) == 1 and "second" in text and "first" not in text
+    assert "## Extraction quality: dev\n\nrow 1\n" in text
+    path.write_text(text + "\n## Later section\n\nkeep me\n")
+    bench_overhead.write_section(path, bench_overhead.SECTION + "\n\nthird\n")
+    assert "keep me" in path.read_text() and "third" in path.read_text()
+
+
 # --------------------------------------------------------------------------- slow: the flow on a real server
 
 
@@ -286,6 +305,21 @@ def test_llm_calls_obey_the_endpoint_concurrency_and_rate_limits(prefect_setting
 
 
 @pytest.mark.slow
+def test_overhead_benchmark_script_runs(tmp_path: Path) -> None:
+    """The benchmark itself is not timed here: a tiny run proves the script works end to end."""
+    markdown = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_overhead.py"), "--articles", "6", "--warmup", "2", "--repeat", "1",
+         "--limits-articles", "3", "--concurrency", "2", "--slow-latency", "0.3", "--markdown", str(markdown)],
+        cwd=REPO, env=quiet_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    text = markdown.read_text()
+    assert "## Pipeline overhead (Prefect)" in text and "ms per article" in text
+    assert "| `concurrency=2` | 2 | 2 |" in text, text
+
+
+@pytest.mark.slow
 def test_readme_command_serves_a_schedule_whose_second_run_makes_no_llm_calls(tmp_path: Path) -> None:
     """`scripts/serve.sh` from a cold start: it starts the server itself, scheduled runs every 20 s."""
     home, port = tmp_path / "prefect-home", free_port()
@@ -327,4 +361,3 @@ def test_readme_command_serves_a_schedule_whose_second_run_makes_no_llm_calls(tm
         httpx.get(f"{api}/health", timeout=2)
     assert API_KEY not in serve_proc.output()
     assert (home / "prefect.db").is_file(), "the database lives under the project-chosen PREFECT_HOME"
-    assert not os.environ.get("PREFECT_API_URL", "").endswith(f":{port}/api")

@@ -3,30 +3,47 @@
 A served deployment (scripts/serve.sh) talks to the fake OpenAI-compatible
 server; the browser starts a custom run with a different input folder, and
 retries a failed run. Every outcome is checked through the API and on disk,
-never only on screen. Screenshots go to docs/screenshots/ for the README.
+never only on screen. Screenshots go to NEWS_RECORDS_SCREENSHOTS (the README's
+come from `NEWS_RECORDS_SCREENSHOTS=docs/screenshots pytest tests/test_prefect_ui.py`),
+else to a temporary folder, so a test run leaves the checkout clean.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, PrefectServer, wait_until
+from tests.conftest import PrefectServer, wait_until
 from tests.support import API_KEY, audit_outputs, write_articles
 from tests.support.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
-SCREENSHOTS = REPO / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("NEWS_RECORDS_SCREENSHOTS") or Path(tempfile.gettempdir()) / "news-records-screenshots")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
         yield server
+
+
+def _snap(page, path: Path) -> None:  # noqa: ANN001
+    """Screenshot once the page has settled (the UI fades views in)."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(path))
 
 
 def _open_deployment(page, server: PrefectServer, name: str) -> None:  # noqa: ANN001
@@ -51,7 +68,7 @@ def _show_artifact(page, server: PrefectServer, run_id: str, key: str, path: Pat
     page.get_by_text(key, exact=True).first.click()
     page.wait_for_url("**/artifacts/artifact/**")
     page.get_by_text("Show raw data").wait_for()
-    page.screenshot(path=str(path), full_page=True)
+    _snap(page, path)
 
 
 def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_deployment, prefect_server: PrefectServer, fake: FakeOpenAI, tmp_path: Path) -> None:  # noqa: ANN001
@@ -67,7 +84,7 @@ def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_de
     fake.reset_counters()
 
     _open_deployment(page, server, "ui-custom")
-    page.screenshot(path=str(SCREENSHOTS / "deployment.png"))
+    _snap(page, SCREENSHOTS / "deployment.png")
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Custom run", exact=True).click()
     page.wait_for_url(re.compile(r"/run(\?|$)"))
@@ -75,7 +92,7 @@ def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_de
     assert box.input_value() == str(inbox), "the form shows the deployment's default input folder"
     assert page.get_by_text("Folder of articles").first.is_visible(), "parameter descriptions are shown in the form"
     box.fill(str(other))
-    page.screenshot(path=str(SCREENSHOTS / "custom-run.png"))
+    _snap(page, SCREENSHOTS / "custom-run.png")
     page.get_by_role("button", name="Submit").click()
 
     def the_run() -> dict | None:
@@ -96,7 +113,7 @@ def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_de
     page.goto(f"{server.ui_url}/runs/flow-run/{run['id']}", wait_until="networkidle")
     page.get_by_text("Artifacts", exact=True).first.click()
     page.get_by_text("extraction-summary-ui-custom", exact=True).wait_for()
-    page.screenshot(path=str(SCREENSHOTS / "flow-run.png"))
+    _snap(page, SCREENSHOTS / "flow-run.png")
     _show_artifact(page, server, run["id"], "extraction-articles-ui-custom", SCREENSHOTS / "artifact-table.png")
     _show_artifact(page, server, run["id"], "extraction-summary-ui-custom", SCREENSHOTS / "artifact-summary.png")
 
@@ -121,7 +138,7 @@ def test_failed_run_retried_from_the_ui_redoes_only_the_failed_article(browser_p
     confirm = page.get_by_role("dialog").get_by_role("button", name="Retry")
     if confirm.count():
         confirm.click()
-    page.screenshot(path=str(SCREENSHOTS / "retry.png"))
+    _snap(page, SCREENSHOTS / "retry.png")
     wait_until(lambda: server.api("GET", f"/flow_runs/{run['id']}")["run_count"] >= 2, timeout=60, what="the retry to start", interval=1)
     run = server.wait_for_flow_run(run["id"], timeout=180, states={"COMPLETED", "FAILED", "CRASHED"})
     assert run["state_type"] == "COMPLETED", run["state"]
