@@ -114,18 +114,6 @@ def system_prompt(text: str, chunk: Chunk, title: str | None) -> str:
     return SYSTEM_TEMPLATE.format(title=f" ({title})" if title else "", text=text[chunk.start : chunk.end])
 
 
-def ask_topics(llm: StructuredLLM, system: str) -> list[int]:
-    codebook = "\n".join(f"{code} = {CAP_MAJOR_TOPICS[code]}: {desc}" for code, desc in CAP_DESCRIPTIONS.items())
-    question = (
-        "Which Comparative Agendas Project major topics does this article substantively discuss? "
-        "Give the main topic, and up to two other topics only if the article discusses them at length.\n"
-        f"Codes:\n{codebook}"
-    )
-    answer = llm.ask(system, question, TopicsAnswer, max_tokens=40)
-    codes = [answer.main, *[c for c in answer.others if c != answer.main]]
-    return list(dict.fromkeys(codes))
-
-
 def _speaker_model(options: list[str]) -> type[BaseModel]:
     choice = Literal[tuple(options)]  # type: ignore[valid-type]
     return create_model("SpeakerAnswer", speaker=(choice, Field(description="Option id of the person or organisation whose statement this is.")))

@@ -187,15 +187,11 @@ class _Appearance:
     country: str | None
 
 
-@dataclass
-class _Org:
-    id: str
+class _Named:
+    """A registry entry's canonical name plus the aliases it has gathered."""
+
     name: str
-    aliases: list[str] = field(default_factory=list)
-    type: str = "other"
-    country: str | None = None
-    first_seen_article: str | None = None
-    appearances: list[_Appearance] = field(default_factory=list)
+    aliases: list[str]
 
     @property
     def names(self) -> list[str]:
@@ -206,6 +202,17 @@ class _Org:
             return False
         self.aliases.append(name)
         return True
+
+
+@dataclass
+class _Org(_Named):
+    id: str
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    type: str = "other"
+    country: str | None = None
+    first_seen_article: str | None = None
+    appearances: list[_Appearance] = field(default_factory=list)
 
     def articles(self) -> set[str]:
         return {a.article_id for a in self.appearances}
@@ -222,7 +229,7 @@ class _SpeakerSeen:
 
 
 @dataclass
-class _Speaker:
+class _Speaker(_Named):
     id: str
     name: str
     kind: str
@@ -230,16 +237,6 @@ class _Speaker:
     organisation_id: str | None = None
     first_seen_article: str | None = None
     seen: list[_SpeakerSeen] = field(default_factory=list)
-
-    @property
-    def names(self) -> list[str]:
-        return [self.name, *self.aliases]
-
-    def add_name(self, name: str) -> bool:
-        if name in self.names:
-            return False
-        self.aliases.append(name)
-        return True
 
 
 @dataclass
