@@ -50,6 +50,14 @@ Policy areas
     P/R/F1 on the sets of CAP codes; main topic correct when the first predicted
     code equals the first gold code.
 
+Corpus conventions
+    A gold file with `"quotes_only": true` annotates attributions only (converted
+    PolNeAR): it adds nothing to the organisation, CAP and main-topic figures.
+    A gold quote with `"speaker": null` (a source that is not a proper name)
+    counts for the quote-text figures only: it is left out of the gold count of
+    quote-with-speaker, and a prediction paired with it on text is left out of
+    that metric's predicted count.
+
 Exact spans
     Share of predicted quotes whose `span` slices exactly their `text` out of
     `article.text`.
@@ -168,6 +176,8 @@ class ArticleScores:
     spurious_organisations: list[str] = field(default_factory=list)
     organisation_type_correct: int = 0
     organisation_country_correct: int = 0
+    quotes_only: bool = False
+    """The gold annotates quotes only (`"quotes_only": true`): no organisation, CAP or main-topic figures."""
 
     @property
     def exact_span_share(self) -> float:
@@ -181,7 +191,8 @@ class ArticleScores:
             "quote_speaker": self.quote_speaker.to_json(),
             "organisations": self.organisations.to_json(),
             "policy_areas": self.policy_areas.to_json(),
-            "main_topic_correct": self.main_topic_correct,
+            "main_topic_correct": None if self.quotes_only else self.main_topic_correct,
+            "quotes_only": self.quotes_only,
             "exact_span_share": self.exact_span_share,
             "quotes_predicted": self.quotes_predicted,
             "quotes_with_exact_span": self.quotes_with_exact_span,
@@ -231,7 +242,8 @@ class EvaluationReport:
 
     @property
     def main_topic_accuracy(self) -> float:
-        return _share(sum(a.main_topic_correct for a in self.articles), len(self.articles))
+        topical = [a for a in self.articles if not a.quotes_only]
+        return _share(sum(a.main_topic_correct for a in topical), len(topical))
 
     @property
     def exact_span_share(self) -> float:
@@ -429,8 +441,9 @@ def _score_quotes(predicted: Sequence[dict], gold: Sequence[dict], gold_organisa
         for g, g_tokens in enumerate(gold_tokens)
         if (score := _text_score(p_tokens, g_tokens)) is not None
     }
+    named = {g for g, q in enumerate(gold) if q.get("speaker")}
     speaker_ok = {
-        (p, g): speaker_matches(_speaker_name(predicted[p]), gold[g]["speaker"], gold_organisations)
+        (p, g): g in named and speaker_matches(_speaker_name(predicted[p]), gold[g]["speaker"], gold_organisations)
         for p, g in text_scores
     }
     text_pairs = _greedy_pairs((score + (speaker_ok[p, g],), p, g) for (p, g), score in text_scores.items())
@@ -439,16 +452,19 @@ def _score_quotes(predicted: Sequence[dict], gold: Sequence[dict], gold_organisa
     has_candidate = {p for p, _ in text_scores}
     lenient = {p for p, q in enumerate(predicted) if p not in has_candidate and not _speaker_name(q)}
     counted = len(predicted) - len(lenient)
+    # A gold quote with `"speaker": null` (a converted corpus whose source is not a proper name) counts
+    # for quote text only: it and the prediction paired with it on text leave the speaker figures.
+    unnamed_pairs = {p for p, g in text_pairs.items() if g not in named and p not in speaker_pairs}
     matched_gold = set(text_pairs.values())
     return _QuoteResult(
         text=Counts(len(text_pairs), counted, len(gold)),
-        speaker=Counts(len(speaker_pairs), counted, len(gold)),
+        speaker=Counts(len(speaker_pairs), counted - len(unnamed_pairs), len(named)),
         missed=[q["text"] for g, q in enumerate(gold) if g not in matched_gold],
         spurious=[q.get("text") or "" for p, q in enumerate(predicted) if p not in text_pairs and p not in lenient],
         wrong_speakers=[
             WrongSpeaker(gold[g]["text"], _speaker_name(predicted[p]), gold[g]["speaker"])
             for p, g in sorted(text_pairs.items())
-            if not speaker_ok[p, g]
+            if g in named and not speaker_ok[p, g]
         ],
     )
 
@@ -514,6 +530,11 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
     predicted_codes = _codes(record.get("policy_areas") or [])
     gold_codes = _codes(gold.get("policy_areas") or [])
     policy = Counts(len(set(predicted_codes) & set(gold_codes)), len(predicted_codes), len(gold_codes))
+    quotes_only = bool(gold.get("quotes_only"))
+    if quotes_only:
+        # The gold annotates attributions only (a converted corpus): organisation and CAP figures skip it.
+        organisations, missed_orgs, spurious_orgs, type_right, country_right = Counts(), [], [], 0, 0
+        policy = Counts()
 
     provenance = record.get("provenance") or {}
     usage = provenance.get("usage") or {}
@@ -525,6 +546,7 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
         organisations=organisations,
         policy_areas=policy,
         main_topic_correct=predicted_codes[:1] == gold_codes[:1],
+        quotes_only=quotes_only,
         quotes_predicted=len(predicted_quotes),
         quotes_with_exact_span=sum(_has_exact_span(q, text) for q in predicted_quotes),
         seconds=provenance.get("seconds"),
@@ -695,7 +717,7 @@ _COLUMNS: list[tuple[str, Callable[[ArticleScores | EvaluationReport], str]]] = 
     ("R", lambda s: _fmt(s.organisations.recall)),
     ("F1", lambda s: _fmt(s.organisations.f1)),
     ("CAP F1", lambda s: _fmt(s.policy_areas.f1)),
-    ("main", lambda s: _fmt(float(s.main_topic_correct) if isinstance(s, ArticleScores) else s.main_topic_accuracy)),
+    ("main", lambda s: ("-" if s.quotes_only else _fmt(float(s.main_topic_correct))) if isinstance(s, ArticleScores) else _fmt(s.main_topic_accuracy)),
     ("span", lambda s: _fmt(s.exact_span_share) if _quotes_predicted(s) else "-"),
     ("sec", lambda s: _fmt(s.seconds, 1) if isinstance(s, ArticleScores) else ""),
     ("tok in", lambda s: _fmt(s.prompt_tokens) if isinstance(s, ArticleScores) else ""),
