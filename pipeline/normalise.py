@@ -2,7 +2,7 @@
 
 People: every PERSON mention is resolved to the fullest form of the name in the
 article ("Ms. Keller" and "Keller" -> "Anna Keller"), with the role and organisation
-given in an appositive or a title. Organisations: ORG mentions are cleaned,
+given in an appositive or a title (`pipeline.roles`). Organisations: ORG mentions are cleaned,
 merged (acronyms in brackets, short forms, possessive and comma forms of
 sub-units), typed and given a country, and keyed by a stable id.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pycountry
 
+from pipeline.roles import Person, attach_roles
 from pipeline.segment import Entity, SegmentedArticle
 from schemas.records import OrganisationType, normalise_name, organisation_id
 
@@ -40,15 +41,6 @@ TYPE_RULES: list[tuple[re.Pattern[str], OrganisationType]] = [
     (re.compile(r"\b(exchange|board|club|market)\b", re.I), "other"),
     (re.compile(r"\b(group|co|ltd|inc|corp|corporation|company|holdings?|technolog(y|ies)|motors?|bank|airlines?|manufactur\w*|industries|electronics|pharma\w*|energy|capital|partners|plc|llc)\b", re.I), "company"),
 ]
-
-
-@dataclass
-class Person:
-    key: str  # "P1", "P2", ... in order of first mention
-    name: str
-    mentions: list[tuple[int, int]] = field(default_factory=list)
-    role: str | None = None
-    organisation_key: str | None = None
 
 
 @dataclass
@@ -158,8 +150,9 @@ def _clean_org_text(text: str) -> str:
 def build_inventory(seg: SegmentedArticle) -> Inventory:
     people = _people(seg)
     orgs = _organisations(seg, people)
-    _attach_roles(seg, people, orgs)
-    return Inventory(people, orgs)
+    inventory = Inventory(people, orgs)
+    attach_roles(seg, people, inventory.org_for_mention)
+    return inventory
 
 
 def _people(seg: SegmentedArticle) -> list[Person]:
@@ -410,37 +403,3 @@ def _assign_countries(seg: SegmentedArticle, orgs: list[Org]) -> None:
         if not (own or words):
             org.country_source = "default"
 
-
-def _attach_roles(seg: SegmentedArticle, people: list[Person], orgs: list[Org]) -> None:
-    """Role from the appositive after the first full mention, or a title before it."""
-    doc = seg.doc
-    inventory = Inventory(people, orgs)
-    for person in people:
-        for start, end in person.mentions:
-            span = doc.char_span(start, end, alignment_mode="expand")
-            if span is None:
-                continue
-            root = span.root
-            appos = [t for t in root.children if t.dep_ == "appos" and t.i >= span.end]
-            role_text = None
-            if appos:
-                a = appos[0]
-                first = min(t.i for t in a.subtree)
-                last = max(t.i for t in a.subtree)
-                role_text = doc[first : last + 1].text.strip(" ,.")
-            else:
-                before = seg.text[max(0, start - 40) : start]
-                title = re.search(r"((?:[A-Z][a-z]+\s){1,3})$", before)
-                if title and not re.search(r"[.!?]\s*$", before[: title.start()]) and title.group(1).strip() not in ("The", "A", "An", "He", "She"):
-                    role_text = title.group(1).strip()
-            if not role_text or len(role_text) > 160:
-                continue
-            person.role = role_text
-            role_start = seg.text.find(role_text, start)
-            for ent in seg.entities:
-                if ent.label == "ORG" and role_start <= ent.start < role_start + len(role_text):
-                    org = inventory.org_for_mention(ent.text)
-                    if org is not None:
-                        person.organisation_key = org.key
-                        break
-            break
