@@ -58,6 +58,23 @@ Corpus conventions
     quote-with-speaker, and a prediction paired with it on text is left out of
     that metric's predicted count.
 
+Speakers' roles and organisations
+    Gold files with a `speakers` list ({name, kind, role, organisation}) are
+    scored for each gold person speaker that has a quote matched with the
+    correct speaker; the first such quote (in gold order) is the one judged.
+    A predicted speaker typed as an organisation has neither right.
+      * Role: tokens as for quotes ("vice-president" is two tokens). Correct
+        when the predicted role holds the whole gold role as a contiguous run
+        of tokens, or is a contiguous run of more than half of the gold role's
+        tokens; a null gold role is matched only by a null (or empty) role.
+      * Organisation: the predicted quote's `speaker.organisation_id` looked up
+        in the record's `organisations`; correct when any of its name and
+        aliases equals the gold organisation's name or one of the aliases of
+        the gold `organisations` entry of that name (keys as for organisations),
+        or when both are null (an id the record does not list counts as null).
+    Person role accuracy and person organisation accuracy are the correct
+    shares of the scored persons; totals sum the counts over articles.
+
 Exact spans
     Share of predicted quotes whose `span` slices exactly their `text` out of
     `article.text`.
@@ -80,7 +97,7 @@ import json
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -156,6 +173,50 @@ class WrongSpeaker:
 
 
 @dataclass(frozen=True)
+class WrongPersonLink:
+    """A person speaker whose predicted role or organisation differs from the gold."""
+
+    speaker: str
+    predicted_role: str | None
+    gold_role: str | None
+    predicted_organisation: str | None
+    gold_organisation: str | None
+    role_correct: bool
+    organisation_correct: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PersonLinks:
+    """Person speakers of one article (or summed): gold persons, scored ones, and how many are right."""
+
+    gold: int = 0
+    scored: int = 0
+    role_correct: int = 0
+    organisation_correct: int = 0
+
+    def __add__(self, other: PersonLinks) -> PersonLinks:
+        return PersonLinks(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @property
+    def role_accuracy(self) -> float:
+        return _share(self.role_correct, self.scored)
+
+    @property
+    def organisation_accuracy(self) -> float:
+        return _share(self.organisation_correct, self.scored)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "role_accuracy": self.role_accuracy,
+            "organisation_accuracy": self.organisation_accuracy,
+        }
+
+
+@dataclass(frozen=True)
 class ArticleScores:
     source_file: str
     has_record: bool
@@ -178,6 +239,9 @@ class ArticleScores:
     organisation_country_correct: int = 0
     quotes_only: bool = False
     """The gold annotates quotes only (`"quotes_only": true`): no organisation, CAP or main-topic figures."""
+    person_links: PersonLinks = PersonLinks()
+    """Roles and organisations of the gold person speakers (gold files with a `speakers` list)."""
+    wrong_person_links: list[WrongPersonLink] = field(default_factory=list)
 
     @property
     def exact_span_share(self) -> float:
@@ -201,6 +265,7 @@ class ArticleScores:
             "seconds": self.seconds,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "person_links": self.person_links.to_json(),
             "errors": {
                 "missed_quotes": list(self.missed_quotes),
                 "spurious_quotes": list(self.spurious_quotes),
@@ -209,6 +274,7 @@ class ArticleScores:
                 ],
                 "missed_organisations": list(self.missed_organisations),
                 "spurious_organisations": list(self.spurious_organisations),
+                "wrong_person_links": [w.to_json() for w in self.wrong_person_links],
             },
         }
 
@@ -263,6 +329,10 @@ class EvaluationReport:
         return _share(sum(a.organisation_country_correct for a in self.articles), self.organisations.matched)
 
     @property
+    def person_links(self) -> PersonLinks:
+        return sum((a.person_links for a in self.articles), PersonLinks())
+
+    @property
     def missing_records(self) -> list[str]:
         return [a.source_file for a in self.articles if not a.has_record]
 
@@ -288,6 +358,9 @@ class EvaluationReport:
                 "exact_span_share": self.exact_span_share,
                 "organisation_type_accuracy": self.organisation_type_accuracy,
                 "organisation_country_accuracy": self.organisation_country_accuracy,
+                "person_links": self.person_links.to_json(),
+                "person_role_accuracy": self.person_links.role_accuracy,
+                "person_organisation_accuracy": self.person_links.organisation_accuracy,
                 **self.cost(),
             },
             "missing_records": self.missing_records,
@@ -430,6 +503,8 @@ class _QuoteResult:
     missed: list[str]
     spurious: list[str]
     wrong_speakers: list[WrongSpeaker]
+    speaker_pairs: dict[int, int] = field(default_factory=dict)
+    """predicted index -> gold index of the quotes matched with the correct speaker."""
 
 
 def _score_quotes(predicted: Sequence[dict], gold: Sequence[dict], gold_organisations: Sequence[dict]) -> _QuoteResult:
@@ -466,6 +541,7 @@ def _score_quotes(predicted: Sequence[dict], gold: Sequence[dict], gold_organisa
             for p, g in sorted(text_pairs.items())
             if g in named and not speaker_ok[p, g]
         ],
+        speaker_pairs=speaker_pairs,
     )
 
 
@@ -486,6 +562,58 @@ def _score_organisations(predicted: Sequence[dict], gold: Sequence[dict]) -> tup
     type_right = sum(predicted[p].get("type") == gold[g].get("type") for p, g in pairs.items())
     country_right = sum(predicted[p].get("country") == gold[g].get("country") for p, g in pairs.items())
     return Counts(len(pairs), len(predicted), len(gold)), missed, spurious, type_right, country_right
+
+
+def role_matches(predicted: str | None, gold: str | None) -> bool:
+    """Whether a predicted role is acceptable for a gold role (see module docstring)."""
+    gold_tokens = _TOKEN.findall(normalise_quote_text(gold or ""))
+    predicted_tokens = _TOKEN.findall(normalise_quote_text(predicted or ""))
+    if not gold_tokens or not predicted_tokens:
+        return not gold_tokens and not predicted_tokens
+    if _holds_run(predicted_tokens, gold_tokens):
+        return True
+    return 2 * len(predicted_tokens) > len(gold_tokens) and _holds_run(gold_tokens, predicted_tokens)
+
+
+def _holds_run(tokens: list[str], run: list[str]) -> bool:
+    return any(tokens[i : i + len(run)] == run for i in range(len(tokens) - len(run) + 1))
+
+
+def _score_person_links(
+    predicted: Sequence[dict], record_organisations: Sequence[dict], gold: dict, speaker_pairs: dict[int, int]
+) -> tuple[PersonLinks, list[WrongPersonLink]]:
+    """Role and organisation of each gold person speaker, judged on its first quote matched with the right speaker."""
+    gold_quotes = gold.get("quotes") or []
+    gold_organisations = gold.get("organisations") or []
+    by_gold = {g: p for p, g in speaker_pairs.items()}
+    by_id = {o.get("id"): o for o in record_organisations}
+    persons = [s for s in gold.get("speakers") or [] if s.get("kind") == "person"]
+    counts, wrong = PersonLinks(gold=len(persons)), []
+    for person in persons:
+        first = next((g for g in sorted(by_gold) if gold_quotes[g].get("speaker") == person["name"]), None)
+        if first is None:
+            continue
+        speaker = predicted[by_gold[first]].get("speaker") or {}
+        is_person = speaker.get("kind", "person") == "person"
+        organisation = by_id.get(speaker.get("organisation_id")) if is_person else None
+        role_ok = is_person and role_matches(speaker.get("role"), person.get("role"))
+        organisation_ok = is_person and _organisation_matches(organisation, person.get("organisation"), gold_organisations)
+        counts += PersonLinks(0, 1, int(role_ok), int(organisation_ok))
+        if not (role_ok and organisation_ok):
+            wrong.append(
+                WrongPersonLink(
+                    person["name"], speaker.get("role"), person.get("role"),
+                    (organisation or {}).get("name"), person.get("organisation"), role_ok, organisation_ok,
+                )  # fmt: skip
+            )
+    return counts, wrong
+
+
+def _organisation_matches(predicted: dict | None, gold_name: str | None, gold_organisations: Sequence[dict]) -> bool:
+    if predicted is None or not gold_name:
+        return predicted is None and not gold_name
+    gold_entry = next((o for o in gold_organisations if o.get("name") == gold_name), {"name": gold_name})
+    return bool(_organisation_keys(predicted) & _organisation_keys(gold_entry))
 
 
 def _codes(policy_areas: Iterable[dict]) -> list[int]:
@@ -536,6 +664,7 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
         organisations, missed_orgs, spurious_orgs, type_right, country_right = Counts(), [], [], 0, 0
         policy = Counts()
 
+    person_links, wrong_person_links = _score_person_links(predicted_quotes, record.get("organisations") or [], gold, quotes.speaker_pairs)
     provenance = record.get("provenance") or {}
     usage = provenance.get("usage") or {}
     return ArticleScores(
@@ -559,6 +688,8 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
         spurious_organisations=spurious_orgs,
         organisation_type_correct=type_right,
         organisation_country_correct=country_right,
+        person_links=person_links,
+        wrong_person_links=wrong_person_links,
     )
 
 
@@ -653,9 +784,16 @@ def gold_as_records(gold_dir: Path, articles_dir: Path) -> list[dict]:
             for org in gold.get("organisations") or []
         ]
         quotes = []
+        persons = {s["name"]: s for s in gold.get("speakers") or [] if s.get("kind") == "person"}
         for quote in gold.get("quotes") or []:
             start, end = find(quote["text"])
             organisation = _find_organisation(quote["speaker"], organisations)
+            person = persons.get(quote["speaker"]) if organisation is None else None
+            if person is not None:
+                employer = next((o for o in organisations if o["name"] == person.get("organisation")), None)
+                organisation_fields = {"role": person.get("role"), "organisation_id": employer["id"] if employer else None}
+            else:
+                organisation_fields = {"organisation_id": None if organisation is None else organisation["id"]}
             quotes.append(
                 {
                     "text": body[start:end],
@@ -663,7 +801,7 @@ def gold_as_records(gold_dir: Path, articles_dir: Path) -> list[dict]:
                     "speaker": {
                         "name": quote["speaker"],
                         "kind": "person" if organisation is None else "organisation",
-                        "organisation_id": None if organisation is None else organisation["id"],
+                        **organisation_fields,
                     },
                     "span": {"start": start, "end": end},
                 }
@@ -718,6 +856,8 @@ _COLUMNS: list[tuple[str, Callable[[ArticleScores | EvaluationReport], str]]] = 
     ("F1", lambda s: _fmt(s.organisations.f1)),
     ("CAP F1", lambda s: _fmt(s.policy_areas.f1)),
     ("main", lambda s: ("-" if s.quotes_only else _fmt(float(s.main_topic_correct))) if isinstance(s, ArticleScores) else _fmt(s.main_topic_accuracy)),
+    ("role", lambda s: _fmt(s.person_links.role_accuracy) if s.person_links.scored else "-"),
+    ("p.org", lambda s: _fmt(s.person_links.organisation_accuracy) if s.person_links.scored else "-"),
     ("span", lambda s: _fmt(s.exact_span_share) if _quotes_predicted(s) else "-"),
     ("sec", lambda s: _fmt(s.seconds, 1) if isinstance(s, ArticleScores) else ""),
     ("tok in", lambda s: _fmt(s.prompt_tokens) if isinstance(s, ArticleScores) else ""),
@@ -740,6 +880,7 @@ def render_report(report: EvaluationReport) -> str:
     out = [line(header), rule, *(line(r) for r in rows), rule, line(total)]
     out.append(
         "quote = quote text, +spk = quote with correct speaker, main = main-topic accuracy, "
+        "role / p.org = person role / organisation accuracy, "
         "span = exact-span share; TOTAL is micro-averaged over counts"
     )
     cost = report.cost()
@@ -757,6 +898,12 @@ def render_report(report: EvaluationReport) -> str:
         f"matched organisations with the gold type {report.organisation_type_accuracy:.2f}, "
         f"with the gold country {report.organisation_country_accuracy:.2f}"
     )
+    links = report.person_links
+    if links.gold:
+        out.append(
+            f"person role accuracy {links.role_accuracy:.2f}, person organisation accuracy "
+            f"{links.organisation_accuracy:.2f} ({links.scored} of {links.gold} gold persons quoted with the right speaker)"
+        )
     if report.ignored_records:
         out.append("records without gold (ignored): " + ", ".join(report.ignored_records))
     if report.duplicate_records:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,13 @@ import pytest
 from pipeline.evaluate import (  # noqa: E402
     Counts,
     EvaluationReport,
+    PersonLinks,
     evaluate,
     gold_as_records,
     load_gold,
     quotes_match,
     render_report,
+    role_matches,
     score_article,
     speaker_matches,
     split_article,
@@ -441,3 +444,122 @@ def test_organisation_type_and_country_accuracy_over_matched_organisations() -> 
     assert report.organisation_country_accuracy == pytest.approx((matched - 1) / matched)
     assert "gold type" in render_report(report)
     assert len(gold) == len(records)
+
+
+# --------------------------------------------------------------------------- speakers' roles and organisations
+
+TOTAL_PERSONS = 19  # person entries in the five gold `speakers` lists
+
+
+def _person_quotes(record: dict, name: str) -> list[dict]:
+    return [q for q in record["quotes"] if q["speaker"]["name"] == name]
+
+
+def test_gold_records_have_every_person_role_and_organisation_right(records: list[dict]) -> None:
+    report = evaluate(records, GOLD_DIR)
+    links = report.person_links
+    assert (links.gold, links.scored, links.role_correct, links.organisation_correct) == (TOTAL_PERSONS,) * 4
+    assert links.role_accuracy == 1.0 and links.organisation_accuracy == 1.0
+    assert all(not a.wrong_person_links for a in report.articles)
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ("co-director", "co-director", True),
+        ("co", "co-director", False),  # a fragment of a hyphenated title
+        ("vice", "vice-president and chief technology officer", False),
+        ("director of the Example Institute", "director", True),  # holds the whole gold role
+        ("US Secretary of State", "Secretary of State", True),
+        ("State", "Secretary of State", False),
+        ("chief economist", "chief China economist", False),  # not a contiguous run of the gold role
+        ("associate dean of studies", "associate dean of studies and research", True),  # most of it
+        ("dean", "associate dean of studies and research", False),
+        (None, None, True),
+        ("", None, True),
+        ("55", None, False),  # an age where the gold has no role
+        (None, "chairman", False),
+    ],
+)
+def test_role_rule(predicted: str | None, gold: str | None, expected: bool) -> None:
+    assert role_matches(predicted, gold) is expected
+
+
+def test_only_the_first_matched_quote_of_a_person_is_judged(records: list[dict]) -> None:
+    seed = by_file(records, SEED)
+    pan = _person_quotes(seed, "Pan Helin")
+    assert len(pan) > 1
+    pan[0]["speaker"]["role"] = "co"
+    for later in pan[1:]:
+        later["speaker"]["role"] = "something else entirely"
+    scores = article(evaluate(records, GOLD_DIR), SEED)
+    assert scores.person_links.role_correct == scores.person_links.scored - 1
+    assert [(w.speaker, w.predicted_role, w.role_correct, w.organisation_correct) for w in scores.wrong_person_links] == [
+        ("Pan Helin", "co", False, True)
+    ]
+
+
+def test_person_organisation_is_read_through_the_record_organisations(records: list[dict]) -> None:
+    lamb = by_file(records, LAMB)
+    [quote] = _person_quotes(lamb, "Nikolaus van der Pas")[:1]
+    commission = next(o for o in lamb["organisations"] if o["id"] == quote["speaker"]["organisation_id"])
+    assert commission["name"] == "European Commission"
+    # Another organisation of the record: wrong. An id the record does not list: counts as null, wrong here.
+    other = next(o for o in lamb["organisations"] if o["id"] != commission["id"])
+    for organisation_id_, expected_wrong in ((other["id"], 1), ("org_000000000000", 1), (None, 1), (commission["id"], 0)):
+        quote["speaker"]["organisation_id"] = organisation_id_
+        scores = article(evaluate(records, GOLD_DIR), LAMB)
+        assert scores.person_links.scored - scores.person_links.organisation_correct == expected_wrong
+    # A null gold organisation is matched only by a null prediction.
+    [palacio] = _person_quotes(lamb, "Loyola de Palacio")[:1]
+    assert palacio["speaker"]["organisation_id"] is None
+    palacio["speaker"]["organisation_id"] = commission["id"]
+    scores = article(evaluate(records, GOLD_DIR), LAMB)
+    assert [w.speaker for w in scores.wrong_person_links] == ["Loyola de Palacio"]
+
+
+def test_person_organisation_matches_by_alias(records: list[dict]) -> None:
+    lamb = by_file(records, LAMB)
+    [jones] = _person_quotes(lamb, "John Lloyd Jones")[:1]
+    union = next(o for o in lamb["organisations"] if o["id"] == jones["speaker"]["organisation_id"])
+    gold_union = next(o for o in load_gold(GOLD_DIR)[LAMB]["organisations"] if o["name"] == union["name"])
+    assert gold_union["aliases"]
+    union["name"], union["aliases"] = gold_union["aliases"][0], []  # the record knows it only by a gold alias
+    assert article(evaluate(records, GOLD_DIR), LAMB).person_links.organisation_accuracy == 1.0
+    union["name"] = "Welsh Farmers' Cooperative"
+    assert article(evaluate(records, GOLD_DIR), LAMB).person_links.organisation_correct == 3
+
+
+def test_person_typed_as_organisation_has_neither_role_nor_organisation(records: list[dict]) -> None:
+    tobacco = by_file(records, TOBACCO)
+    for quote in _person_quotes(tobacco, "Xing Wangli"):
+        quote["speaker"]["kind"] = "organisation"
+    scores = article(evaluate(records, GOLD_DIR), TOBACCO)
+    assert scores.person_links == PersonLinks(gold=1, scored=1, role_correct=0, organisation_correct=0)
+
+
+def test_person_links_in_report_and_json(records: list[dict]) -> None:
+    seed = by_file(records, SEED)
+    _person_quotes(seed, "Pan Helin")[0]["speaker"]["role"] = "co"
+    report = evaluate(records, GOLD_DIR)
+    text = render_report(report)
+    header = re.split(r"\s{2,}", text.splitlines()[0])
+    total = re.split(r"\s{2,}", next(line for line in text.splitlines() if line.startswith("TOTAL")))
+    assert total[header.index("role")] == f"{(TOTAL_PERSONS - 1) / TOTAL_PERSONS:.2f}"
+    assert total[header.index("p.org")] == "1.00"
+    assert f"person role accuracy {(TOTAL_PERSONS - 1) / TOTAL_PERSONS:.2f}" in text
+    summary = report.to_json()
+    assert summary["total"]["person_role_accuracy"] == pytest.approx((TOTAL_PERSONS - 1) / TOTAL_PERSONS)
+    assert summary["total"]["person_organisation_accuracy"] == 1.0
+    assert summary["total"]["person_links"]["scored"] == TOTAL_PERSONS
+    seed_json = next(a for a in summary["articles"] if a["source_file"] == SEED)
+    assert seed_json["person_links"]["role_correct"] == seed_json["person_links"]["scored"] - 1
+    assert seed_json["errors"]["wrong_person_links"][0]["predicted_role"] == "co"
+
+
+def test_person_without_a_correctly_attributed_quote_is_not_scored(records: list[dict]) -> None:
+    tobacco = by_file(records, TOBACCO)
+    for quote in _person_quotes(tobacco, "Xing Wangli"):
+        quote["speaker"]["name"] = "Lu Ting"
+    scores = article(evaluate(records, GOLD_DIR), TOBACCO)
+    assert scores.person_links == PersonLinks(gold=1, scored=0)
