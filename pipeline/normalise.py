@@ -2,61 +2,23 @@
 
 People: every PERSON mention is resolved to the fullest form of the name in the
 article ("Ms. Keller" and "Keller" -> "Anna Keller"), with the role and organisation
-given in an appositive or a title (`pipeline.roles`). Organisations: ORG mentions are cleaned,
-merged (acronyms in brackets, short forms, possessive and comma forms of
-sub-units), typed and given a country, and keyed by a stable id.
+given in an appositive or a title (`pipeline.roles`). Organisations come from
+`pipeline.organisations` (found, cleaned, merged, typed, given a country and an id).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import pycountry
-
+from pipeline.organisations import Org, find_organisations, org_for_mention
 from pipeline.roles import Person, attach_roles
 from pipeline.segment import Entity, SegmentedArticle
-from schemas.records import OrganisationType, normalise_name, organisation_id
+from schemas.records import normalise_name
+
+__all__ = ["Inventory", "Org", "Person", "build_inventory"]
 
 HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|dr|prof|sir|dame|president|premier|vice|prime|minister|chairman|chairwoman|ceo|chancellor|secretary|general|governor|senator|rep|mayor|director)\.?\s+)+", re.I)
-EVENT_WORDS = re.compile(r"\b(conference|forum|summit|expo|exposition|session|sessions|dialogue|meeting|games|award|awards|fair|olympics|plan|law|act|index|initiative|week|day)\b", re.I)
-SUBUNIT_HEADS = re.compile(r"^(institute|center|centre|school|department|bureau|office|college|faculty|laboratory|lab|division)\b", re.I)
-LEGAL_SUFFIX = re.compile(r"[\s,]+(co\.?|ltd\.?|limited|inc\.?|corp\.?|corporation|plc|llc|group|holdings?|company)\.?$", re.I)
-INTERNATIONAL = {
-    "eu": "European Union", "european union": "European Union", "un": "United Nations", "united nations": "United Nations",
-    "imf": "International Monetary Fund", "wto": "World Trade Organization", "oecd": "OECD", "nato": "NATO",
-    "g7": "G7", "g20": "G20", "world bank": "World Bank", "who": "World Health Organization",
-}  # fmt: skip
-EU_BODY = re.compile(r"\b(european (commission|parliament|council|central bank|court)|council of the european union|eu commission)\b", re.I)
-
-# (pattern, type), first match on the organisation's head wins.
-TYPE_RULES: list[tuple[re.Pattern[str], OrganisationType]] = [
-    (re.compile(r"\b(party|communist|cpc|political bureau|politburo|central committee)\b", re.I), "party"),
-    (re.compile(r"\b(university|college|business school|school of)\b", re.I), "university"),
-    (re.compile(r"\b(institute|academy|research|think tank|laborator(y|ies)|centre|center|observatory|forecast)\b", re.I), "research_institute"),
-    (re.compile(r"\b(ministry|department|commission|bureau|administration|government|council|parliament|congress|senate|agency|authority|regulator|cabinet|state council|committee|office|court|customs|central bank|people's bank|federal reserve|treasury|police|army|military|navy)\b", re.I), "government"),
-    (re.compile(r"\b(association|union|chamber|federation|foundation|society|alliance|coalition|campaign|trust|charity|network|ngo)\b", re.I), "ngo"),
-    (re.compile(r"\b(daily|times|post|news|press|tribune|journal|herald|gazette|broadcasting|television|tv|radio|reuters|xinhua|bbc|cnn|bloomberg|associated press|magazine)\b", re.I), "media"),
-    (re.compile(r"\b(exchange|board|club|market)\b", re.I), "other"),
-    (re.compile(r"\b(group|co|ltd|inc|corp|corporation|company|holdings?|technolog(y|ies)|motors?|bank|airlines?|manufactur\w*|industries|electronics|pharma\w*|energy|capital|partners|plc|llc)\b", re.I), "company"),
-]
-
-
-@dataclass
-class Org:
-    key: str  # "O1", "O2", ...
-    name: str
-    aliases: list[str] = field(default_factory=list)
-    mentions: list[tuple[int, int]] = field(default_factory=list)
-    type: OrganisationType = "other"
-    country: str | None = None
-    type_source: str = "rule"  # "rule" (a keyword matched) or "default" (nothing matched)
-    country_source: str = "rule"  # "rule" (named in or with the organisation) or "default" (the article's main country)
-
-    @property
-    def id(self) -> str:
-        return organisation_id(self.name)
 
 
 @dataclass
@@ -81,59 +43,8 @@ class Inventory:
         return before[-1] if before else matches[0]
 
     def org_for_mention(self, text: str, offset: int | None = None) -> Org | None:
-        """The organisation a mention names: exactly, then as an acronym or a trailing short form.
-
-        "Wfp" and "WFP" are the initials of "World Food Programme"; "the Authority" is the last word of
-        "Food Standards Authority" (the one mentioned most recently before `offset` when several end
-        that way).
-        """
-        cleaned = _clean_org_text(text)
-        key = normalise_name(cleaned)
-        if not key:
-            return None
-        for org in self.organisations:
-            if key in {normalise_name(n) for n in (org.name, *org.aliases)}:
-                return org
-        if re.fullmatch(r"[A-Z][A-Za-z]{1,6}", cleaned):
-            hits = [o for o in self.organisations if any(cleaned.upper() in _initials(n) for n in (o.name, *o.aliases))]
-            if len(hits) == 1:
-                return hits[0]
-        if re.match(r"[A-Z]", cleaned) and len(key.split()) <= 2:
-            hits = [o for o in self.organisations if any(_ends_with_words(n, key) for n in (o.name, *o.aliases))]
-            if hits:
-                return _most_recent(hits, offset)
-        return None
-
-
-def _initials(name: str) -> set[str]:
-    """Acronyms a name can be shortened to, with and without its function words."""
-    words = re.findall(r"[A-Za-z][\w'’-]*", LEGAL_SUFFIX.sub("", name))
-    content = [w for w in words if w.lower() not in ("of", "and", "the", "for", "in", "on", "de", "&")]
-    found = set()
-    for seq in (words, content):
-        if len(seq) >= 2:
-            found.add("".join(w[0] for w in seq).upper())
-    return found
-
-
-def _ends_with_words(name: str, key: str) -> bool:
-    """'commission' is a trailing short form of 'European Commission' (not of 'Commission' itself)."""
-    # "Institute of X, Example University": the part after the comma is the parent, another body.
-    full = normalise_name(LEGAL_SUFFIX.sub("", name.split(",")[0])).split()
-    short = key.split()
-    return len(full) > len(short) and full[-len(short) :] == short
-
-
-def _most_recent(orgs: list[Org], offset: int | None) -> Org:
-    if offset is None:
-        return orgs[0]
-
-    def last_before(org: Org) -> int:
-        starts = [s for s, _ in org.mentions if s < offset]
-        return max(starts) if starts else -1
-
-    best = max(orgs, key=last_before)
-    return best if last_before(best) >= 0 else orgs[0]
+        """The organisation a mention names (see `pipeline.organisations.org_for_mention`)."""
+        return org_for_mention(self.organisations, text, offset)
 
 
 def _strip_honorifics(text: str) -> str:
@@ -141,15 +52,9 @@ def _strip_honorifics(text: str) -> str:
     return re.sub(r"['’]s?$", "", bare).strip(" ,.")
 
 
-def _clean_org_text(text: str) -> str:
-    text = re.sub(r"^(the|a|an)\s+", "", text.strip(), flags=re.I)
-    text = re.sub(r"['’]s$", "", text)
-    return text.strip(" ,.;:")
-
-
 def build_inventory(seg: SegmentedArticle) -> Inventory:
     people = _people(seg)
-    orgs = _organisations(seg, people)
+    orgs = find_organisations(seg, [p.name for p in people])
     inventory = Inventory(people, orgs)
     attach_roles(seg, people, inventory.org_for_mention)
     return inventory
@@ -176,230 +81,3 @@ def _people(seg: SegmentedArticle) -> list[Person]:
     for person in people:
         person.mentions.sort()
     return people
-
-
-def _organisations(seg: SegmentedArticle, people: list[Person]) -> list[Org]:
-    text = seg.text
-    person_tokens = {tok for p in people for tok in normalise_name(p.name).split()}
-    orgs: list[Org] = []
-    entities = [e for e in seg.entities if e.label == "ORG" or (e.label in ("GPE", "NORP") and normalise_name(e.text) in INTERNATIONAL)]
-
-    def add(name: str, alias: str | None, span: tuple[int, int] | None) -> Org:
-        for org in orgs:
-            keys = {normalise_name(n) for n in (org.name, *org.aliases)}
-            if normalise_name(name) in keys or (alias and normalise_name(alias) in keys):
-                break
-        else:
-            org = Org(key=f"O{len(orgs) + 1}", name=name)
-            orgs.append(org)
-        for extra in (name, alias):
-            if extra and extra != org.name and extra not in org.aliases:
-                org.aliases.append(extra)
-        if span and span not in org.mentions:
-            org.mentions.append(span)
-        return org
-
-    not_orgs = _non_org_acronyms(seg, entities)
-    entity_names = {normalise_name(_clean_org_text(e.text)) for e in entities}
-    skip: set[int] = set()
-    for i, ent in enumerate(entities):
-        if i in skip:
-            continue
-        mention = _clean_org_text(ent.text)
-        if not mention or EVENT_WORDS.search(mention) or set(normalise_name(mention).split()) <= person_tokens:
-            continue
-        if mention in not_orgs:
-            continue
-        # "Secretary of State", "Minister of Finance": part of a title, not a named body.
-        if re.search(r"\b(?:secretary|minister|ministers)\s+of\s+(?:the\s+)?$", text[max(0, ent.start - 30) : ent.start], re.I) and len(mention.split()) == 1:
-            continue
-        start = ent.start + ent.text.find(mention)
-        span = (start, start + len(mention))
-        # "EU Trade Commissioner": an entity running into a title keeps only the known body it starts with.
-        if ROLE_AFTER.match(text[ent.end : ent.end + 20]) and len(mention.split()) > 1:
-            words = mention.split()
-            prefixes = [" ".join(words[:k]) for k in range(len(words) - 1, 0, -1)]
-            known = next((p for p in prefixes if normalise_name(p) in INTERNATIONAL or normalise_name(p) in entity_names - {normalise_name(mention)}), None)
-        else:
-            known = None
-        if known is not None:
-            mention, span = known, (start, start + len(known))
-            if normalise_name(mention) in INTERNATIONAL:
-                add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
-                continue
-        nxt = entities[i + 1] if i + 1 < len(entities) else None
-        # "Executive Board of the Example Federation of Unions": the most specific body.
-        if nxt is not None and UNIT_TAIL.search(mention) and re.fullmatch(r"\s+of\s+(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
-            whole = text[span[0] : nxt.end].rstrip(" ,.;:")
-            whole = re.sub(r"['’]s$", "", whole)
-            add(whole, None, (span[0], span[0] + len(whole)))
-            skip.add(i + 1)
-            continue
-        # "the Bundestag, Germany's parliament,": an appositive naming the same body.
-        prev = entities[i - 1] if i > 0 else None
-        if prev is not None and prev.label == "ORG" and re.fullmatch(r",\s+(?:the\s+)?(?:[A-Z][\w.]*\s?){1,3}['’]s\s+", text[prev.end : ent.start]) and text[ent.end : ent.end + 1] in (",", "."):
-            owner = next((o for o in orgs if span[0] - 60 < (o.mentions[-1][1] if o.mentions else -99) <= prev.end), None)
-            if owner is not None and organisation_type(mention) == organisation_type(owner.name):
-                add(owner.name, mention, span)
-                continue
-        if normalise_name(mention) in INTERNATIONAL:
-            add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
-            continue
-        # "Example University's Institute of Economics" -> "Institute of Economics, Example University"
-        possessive = re.match(r"^(.+?)['’]s\s+(.+)$", mention)
-        if possessive and SUBUNIT_HEADS.match(possessive.group(2)):
-            parent, unit = possessive.group(1), possessive.group(2)
-            add(f"{unit}, {parent}", mention, span)
-            add(parent, None, None)
-            continue
-        # "the Institute of Industrial Economics, Chinese Academy of Social Sciences"
-        if nxt is not None and SUBUNIT_HEADS.match(mention) and re.fullmatch(r",\s*(?:the\s+)?", text[ent.end : nxt.start], flags=re.I):
-            add(f"{mention}, {_clean_org_text(nxt.text)}", mention, span)
-            continue
-        # "Office for Budget Responsibility (OBR)"
-        acronym = re.match(r"\s*\(([A-Z][A-Za-z&]{1,9})\)", text[ent.end : ent.end + 14])
-        add(mention, acronym.group(1) if acronym else None, span)
-    _merge_short_forms(orgs)
-    for org in orgs:
-        org.type = organisation_type(org.name)
-        if org.type in ("other", "company") and not any(p.search(org.name.split(",")[0]) for p, _ in TYPE_RULES) and not LEGAL_SUFFIX.search(org.name):
-            org.type_source = "default"
-        org.mentions.sort()
-    _assign_countries(seg, orgs)
-    return orgs
-
-
-ROLE_AFTER = re.compile(r"\s+(?:Commissioner|Minister|Secretary|Chairman|Chairwoman|President|Director|Chief|CEO)\b")
-UNIT_TAIL = re.compile(r"\b(bureau|committee|council|commission|department|office|institute|school|center|centre|board|division|college|faculty|academy|ministry|secretariat)$", re.I)
-
-
-def _non_org_acronyms(seg: SegmentedArticle, entities: list[Entity]) -> set[str]:
-    """Acronyms the text defines as something other than an organisation.
-
-    "artificial intelligence, or AI" and "Bovine Spongiform Encephalopathy (BSE)": the words before
-    the acronym spell it, and those words are not an organisation's name.
-    """
-    text = seg.text
-    org_spans = [(e.start, e.end) for e in seg.entities if e.label == "ORG"]
-    found: set[str] = set()
-    for ent in entities:
-        acr = ent.text.strip()
-        if not re.fullmatch(r"[A-Z]{2,6}", acr) or acr in found:
-            continue
-        for m in re.finditer(rf"((?:[A-Za-z][\w-]*\s+){{{len(acr)}}})(?:\(\s*|or\s+){acr}\b", text.replace(",", " ")):
-            words = m.group(1).split()
-            phrase_start = m.start(1)
-            if "".join(w[0] for w in words).upper() == acr and not any(s <= phrase_start < e for s, e in org_spans):
-                found.add(acr)
-                break
-    return found
-
-
-def _merge_short_forms(orgs: list[Org]) -> None:
-    """'Acme' and 'Acme Robotics' are aliases of 'Acme Robotics Group'; so are variants of one name.
-
-    Also merged: word-order variants ('Water Quality Regional Board' / 'Regional Water Quality Board'),
-    acronyms that spell a longer name ('WFP'), and a trailing short form ('Authority' for 'Food Standards Authority', taking
-    the longer name mentioned most recently before the short form when several qualify).
-    """
-    def absorb(long: Org, short: Org) -> None:
-        for alias in (short.name, *short.aliases):
-            if alias not in long.aliases and alias != long.name:
-                long.aliases.append(alias)
-        long.mentions.extend(short.mentions)
-        orgs.remove(short)
-
-    for org in list(orgs):
-        if org not in orgs:
-            continue
-        words = sorted(normalise_name(LEGAL_SUFFIX.sub("", org.name)).split())
-        for other in list(orgs):
-            if other is not org and other in orgs and len(words) > 1 and sorted(normalise_name(LEGAL_SUFFIX.sub("", other.name)).split()) == words:
-                absorb(org, other)
-    for short in sorted(orgs, key=lambda o: len(o.name)):
-        if short not in orgs:
-            continue
-        if re.fullmatch(r"[A-Z]{2,6}", short.name):
-            hits = [o for o in orgs if o is not short and any(short.name in _initials(n) for n in (o.name, *o.aliases))]
-            if len(hits) == 1:
-                absorb(hits[0], short)
-                continue
-        key = normalise_name(short.name)
-        if len(key.split()) <= 2 and INTERNATIONAL.get(key) != short.name:
-            hits = [o for o in orgs if o is not short and any(_ends_with_words(n, key) for n in (o.name, *o.aliases))]
-            first = short.mentions[0][0] if short.mentions else None
-            if hits:
-                absorb(_most_recent(hits, first), short)
-                continue
-    _merge_prefix_forms(orgs)
-
-
-def _merge_prefix_forms(orgs: list[Org]) -> None:
-    for short in sorted(orgs, key=lambda o: len(o.name)):
-        if short not in orgs:
-            continue
-        short_key = normalise_name(LEGAL_SUFFIX.sub("", short.name))
-        for long in orgs:
-            if long is short or len(long.name) <= len(short.name):
-                continue
-            long_key = normalise_name(long.name)
-            if long_key.startswith(short_key + " ") and LEGAL_SUFFIX.search(long.name) or normalise_name(LEGAL_SUFFIX.sub("", long.name)) == short_key:
-                for alias in (short.name, *short.aliases):
-                    if alias not in long.aliases and alias != long.name:
-                        long.aliases.append(alias)
-                long.mentions.extend(short.mentions)
-                orgs.remove(short)
-                break
-    for i, org in enumerate(orgs):
-        org.key = f"O{i + 1}"
-
-
-def organisation_type(name: str) -> OrganisationType:
-    if normalise_name(name) in {normalise_name(v) for v in INTERNATIONAL.values()} and not EU_BODY.search(name):
-        return "international"
-    head = name.split(",")[0]
-    for pattern, org_type in TYPE_RULES:
-        if pattern.search(head):
-            return org_type
-    return "company" if LEGAL_SUFFIX.search(name) else "other"
-
-
-def _country_code(name: str) -> str | None:
-    if normalise_name(name) in ("eu", "european union", "europe", "european"):
-        return "EU"
-    try:
-        return pycountry.countries.lookup(name).alpha_2
-    except LookupError:
-        pass
-    demonym = DEMONYMS.get(normalise_name(name))
-    return demonym
-
-
-# The few demonyms pycountry does not know; everything else is resolved by pycountry's names.
-DEMONYMS = {
-    "chinese": "CN", "american": "US", "british": "GB", "english": "GB", "french": "FR", "german": "DE", "japanese": "JP",
-    "korean": "KR", "south korean": "KR", "indian": "IN", "russian": "RU", "italian": "IT", "spanish": "ES", "dutch": "NL",
-    "canadian": "CA", "australian": "AU", "brazilian": "BR", "mexican": "MX", "swiss": "CH", "swedish": "SE", "irish": "IE",
-    "belgian": "BE", "polish": "PL", "turkish": "TR", "saudi": "SA", "israeli": "IL", "iranian": "IR", "taiwanese": "TW",
-    "us": "US", "u s": "US", "uk": "GB", "u k": "GB", "britain": "GB", "america": "US", "beijing": "CN", "washington": "US",
-    "london": "GB", "brussels": "BE", "tokyo": "JP", "hong kong": "HK", "shanghai": "CN",
-}  # fmt: skip
-
-
-def _assign_countries(seg: SegmentedArticle, orgs: list[Org]) -> None:
-    """Country named in the organisation's own name, else the article's main country."""
-    mentioned = Counter(c for e in seg.entities if e.label in ("GPE", "NORP") and (c := _country_code(e.text)) and c != "EU")
-    main_country = mentioned.most_common(1)[0][0] if mentioned else None
-    for org in orgs:
-        if org.type == "international":
-            org.country = None
-            continue
-        if EU_BODY.search(org.name):
-            org.country = "EU"
-            continue
-        own = [c for e in seg.entities if e.label in ("GPE", "NORP") for c in [_country_code(e.text)] if c and any(e.start >= s and e.end <= t for s, t in org.mentions)]
-        words = [c for w in re.findall(r"[A-Z][a-z]+", org.name) if (c := _country_code(w))]
-        org.country = (own or words or [main_country])[0]
-        if not (own or words):
-            org.country_source = "default"
-
