@@ -56,7 +56,7 @@ def build_inventory(seg: SegmentedArticle) -> Inventory:
     people = _people(seg)
     orgs = find_organisations(seg, [p.name for p in people])
     inventory = Inventory(people, orgs)
-    attach_roles(seg, people, inventory.org_for_mention)
+    attach_roles(seg, people, orgs, inventory.org_for_mention)
     return inventory
 
 
