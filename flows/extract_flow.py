@@ -451,7 +451,7 @@ def extract_articles(
                     submitted[future.task_run_id] = (future, article)
                 for future in as_completed([f for f, _ in submitted.values()]):
                     outcomes.append(settle(future, submitted[future.task_run_id][1], config.output_dir))
-    manifest = finish_run(config, outcomes, run_id=run_id, started_at=started_at, seconds=time.monotonic() - t0)
+    manifest = finish_run(config, outcomes, run_id=run_id, started_at=started_at, seconds=time.monotonic() - t0, output_links=plan.output_links)
     publish_artifacts(manifest, limits, shard=shard, shards=shards)
     failed = [o for o in outcomes if o.status == "failed" and o.article_id is not None]
     print(

@@ -57,11 +57,16 @@ def run(
     rerun_all: Annotated[bool, typer.Option("--rerun-all", help="Re-extract articles that already have a current record.")] = False,
     engine: Annotated[Engine, typer.Option(help="prefect: run as a Prefect flow (default); plain: the same functions without Prefect, with a progress bar.")] = Engine.prefect,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be processed and why; write nothing.")] = False,
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="Read symbolic links in the input folder, wherever they lead (by default they are skipped with a reason).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Extract records from every article in the input folder. Exit code 1 if any article failed."""
     _logging(verbose)
     _allow_folders(input_dir, output_dir)
+    if follow_links:  # the operator's choice for this process; the flow reads it too (never a flow parameter)
+        from pipeline.paths import FOLLOW_LINKS_ENV
+
+        os.environ[FOLLOW_LINKS_ENV] = "1"
     rerun = "all" if rerun_all else "missing"
     if dry_run:
         from pipeline.llm import EndpointConfig

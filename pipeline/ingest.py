@@ -11,6 +11,14 @@ Limits: a file over `MAX_ARTICLE_BYTES` is refused from its size alone
 refused (news articles are far shorter; rule-based analysis of a longer text
 would take minutes). Article text is only ever data: it is never executed and
 never used to build a path.
+
+Confinement: nothing outside the input folder is read. Entries are listed
+with lstat, symbolic links (to files or folders, at any depth) are not
+followed, and each file is opened component by component with O_NOFOLLOW
+and O_NONBLOCK (`pipeline.paths.open_beneath`) and checked to be the very
+regular file that was listed, so a link or FIFO swapped in after the listing
+is refused. Links, FIFOs, sockets and device files become failures whose
+reason begins "skipped:". The operator can allow links (`follow_links`).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -27,6 +36,8 @@ from pathlib import Path
 
 import charset_normalizer
 import trafilatura
+
+from pipeline.paths import FOLLOW_LINKS_ENV, LinkRefused, open_beneath
 
 __all__ = [
     "MAX_ARTICLE_BYTES",
@@ -108,23 +119,26 @@ class IngestFailure:
 
 
 def read_articles(
-    folder: Path, *, max_bytes: int = MAX_ARTICLE_BYTES
+    folder: Path, *, max_bytes: int = MAX_ARTICLE_BYTES, follow_links: bool = False
 ) -> tuple[list[Article], list[IngestFailure]]:
     """Load every article under `folder` (recursively, sorted by relative path).
 
-    Hidden files and directories are skipped. Returns the articles and one
-    failure per input that could not be loaded; raises `NotADirectoryError`
-    only if `folder` itself is not a directory.
+    Hidden files and directories are skipped. Symbolic links are not followed
+    unless `follow_links` (an operator's choice): each is listed as a failure
+    that says where it leads, as are FIFOs, sockets and device files, which are
+    never opened. Returns the articles and one failure per input that could not
+    be loaded; raises `NotADirectoryError` only if `folder` itself is not a
+    directory.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"input folder {str(folder)!r} does not exist or is not a directory")
 
-    files, failures = _list_files(folder)
+    files, failures = _list_files(folder, follow_links=follow_links)
     articles: list[Article] = []
     first_seen: dict[str, str] = {}
-    for relative, path in files:
-        for result in _ingest_file(path, relative, max_bytes):
+    for relative, _path in files:
+        for result in _ingest_file(folder, relative, max_bytes, follow_links):
             if isinstance(result, IngestFailure):
                 failures.append(result)
             elif result.id in first_seen:
@@ -222,34 +236,91 @@ def _parse_date(value: str | None) -> datetime.date | None:
         return None
 
 
-def _list_files(folder: Path) -> tuple[list[tuple[str, Path]], list[IngestFailure]]:
+def _list_files(folder: Path, *, follow_links: bool = False) -> tuple[list[tuple[str, Path]], list[IngestFailure]]:
+    """Regular files under `folder`, and a reason for every entry that is not read.
+
+    Entries are classified with lstat: a symbolic link is never followed unless the operator
+    allowed it (`follow_links`), and FIFOs, sockets and device files are never opened (reading a
+    FIFO would block the run). Hidden files and folders are skipped silently.
+    """
     files: list[tuple[str, Path]] = []
     failures: list[IngestFailure] = []
+    root = Path(os.path.realpath(folder))
+    visited: set[tuple[int, int]] = set()  # folders entered, so following links cannot loop
 
-    def on_error(error: OSError) -> None:
-        where = Path(error.filename).relative_to(folder).as_posix() if error.filename else "."
-        reason = f"could not list directory ({error.strerror}); check its permissions"
-        failures.append(IngestFailure(where, reason))
+    def visit(directory: Path, prefix: str) -> None:
+        try:
+            info = os.stat(directory)
+            visited.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as error:
+            failures.append(IngestFailure(prefix.rstrip("/") or ".", f"could not list directory ({error.strerror}); check its permissions"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relative, path = prefix + entry.name, Path(entry.path)
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode) and follow_links:
+                    info = os.stat(path)  # the link's target (raises for a dangling link or a loop)
+                    mode = info.st_mode
+                    if stat.S_ISDIR(mode) and (info.st_dev, info.st_ino) in visited:
+                        failures.append(IngestFailure(relative, "skipped: symbolic link back to a folder already read (a link loop)"))
+                        continue
+            except FileNotFoundError:
+                failures.append(IngestFailure(relative, _link_reason(path, root) if entry.is_symlink() else "file disappeared while listing"))
+                continue
+            except OSError as error:
+                failures.append(IngestFailure(relative, f"could not inspect ({error.strerror}); check it and re-run"))
+                continue
+            if stat.S_ISDIR(mode):
+                visit(path, relative + "/")
+            elif stat.S_ISREG(mode):
+                files.append((relative, path))
+            elif stat.S_ISLNK(mode):
+                failures.append(IngestFailure(relative, _link_reason(path, root)))
+            else:
+                failures.append(IngestFailure(relative, _special_reason(mode)))
 
-    # os.walk does not follow directory symlinks, so a link loop cannot recurse forever.
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
-        for name in filenames:
-            path = Path(dirpath, name)
-            # is_file() is False for FIFOs, sockets and dangling links; reading a FIFO would block.
-            if not name.startswith(".") and path.is_file():
-                files.append((path.relative_to(folder).as_posix(), path))
+    visit(Path(folder), "")
     files.sort()
     return files, failures
 
 
-def _ingest_file(path: Path, relative: str, max_bytes: int) -> list[Article | IngestFailure]:
-    suffix = path.suffix.lower()
+def _link_reason(path: Path, root: Path) -> str:
+    """Why a symbolic link was not read: where it leads (inside or outside the folder), never its target's content."""
+    target = Path(os.path.realpath(path))
+    if not os.path.lexists(target) or target.is_symlink():
+        return "skipped: broken symbolic link (its target does not exist, or the links loop)"
+    if target == root or target.is_relative_to(root):
+        where = target.relative_to(root).as_posix() or "the input folder itself"
+        return f"skipped: symbolic link to {where} inside the input folder; links are not followed (the target is read under its own name)"
+    return (
+        "skipped: symbolic link leading outside the input folder; links are not followed, so nothing outside "
+        f"the input folder is read (an operator can allow links with --follow-links or {FOLLOW_LINKS_ENV}=1)"
+    )
+
+
+def _special_reason(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device file"
+    else:
+        kind = "a special file"
+    return f"skipped: {kind}, not a regular file; it is never opened (reading it could block the run or touch a device)"
+
+
+def _ingest_file(folder: Path, relative: str, max_bytes: int, follow_links: bool) -> list[Article | IngestFailure]:
+    suffix = Path(relative).suffix.lower()
     if suffix not in _TEXT_SUFFIXES | _HTML_SUFFIXES | {_JSONL_SUFFIX}:
         kind = repr(suffix) if suffix else "(no extension)"
         return [IngestFailure(relative, f"unsupported file type {kind}; save articles as {_SUPPORTED_LIST}")]
     try:
-        raw = _read_text(path, max_bytes)
+        raw = _read_text(folder, relative, max_bytes, follow_links)
         if not raw.strip():
             raise IngestError("whitespace-only file: there is no article text; remove it or add the text")
         if suffix == _JSONL_SUFFIX:
@@ -261,14 +332,39 @@ def _ingest_file(path: Path, relative: str, max_bytes: int) -> list[Article | In
         return [IngestFailure(relative, str(error))]
 
 
-def _read_text(path: Path, max_bytes: int) -> str:
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_input(folder: Path, relative: str, follow_links: bool) -> int:
+    """A read descriptor of `folder/relative`; no link below `folder` is followed unless allowed.
+
+    O_NONBLOCK: a FIFO swapped in after the listing opens without blocking and is then refused.
+    """
+    if follow_links:
+        return os.open(folder / relative, _READ_FLAGS)
+    return open_beneath(folder, relative, _READ_FLAGS)
+
+
+def _read_text(folder: Path, relative: str, max_bytes: int, follow_links: bool = False) -> str:
+    path = folder / relative
     try:
-        # stat first so an oversized file is refused without reading it.
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _too_large(size, max_bytes)
-        with path.open("rb") as handle:
+        # stat first so an oversized file is refused without opening it; the opened file must then be this very file.
+        listed = os.stat(path) if follow_links else os.lstat(path)
+        if stat.S_ISLNK(listed.st_mode):
+            raise IngestError("skipped: replaced by a symbolic link after it was listed; links are not followed")
+        if not stat.S_ISREG(listed.st_mode):
+            raise IngestError(_special_reason(listed.st_mode))
+        if listed.st_size > max_bytes:
+            raise _too_large(listed.st_size, max_bytes)
+        fd = _open_input(folder, relative, follow_links)
+        with os.fdopen(fd, "rb") as handle:
+            opened = os.fstat(handle.fileno())
+            if (opened.st_dev, opened.st_ino) != (listed.st_dev, listed.st_ino) or not stat.S_ISREG(opened.st_mode):
+                raise IngestError("skipped: the file was replaced while it was being read (another file or a link took its place); re-run")
+            os.set_blocking(handle.fileno(), True)
             data = handle.read(max_bytes + 1)
+    except LinkRefused:
+        raise IngestError("skipped: a symbolic link took the place of this file or one of its folders after listing; links are not followed") from None
     except FileNotFoundError:
         raise IngestError(
             "file disappeared while reading: it was listed but removed before it could be read; "

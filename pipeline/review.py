@@ -485,7 +485,7 @@ def write_review_page(output_dir: Path, manifest: dict[str, Any] | None = None) 
     if manifest is None:
         manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
     path = output_dir / REVIEW_PAGE
-    write_text_atomic(path, render_review_page(output_dir, manifest))
+    write_text_atomic(path, render_review_page(output_dir, manifest), root=output_dir)
     return path
 
 

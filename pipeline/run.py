@@ -36,14 +36,21 @@ from pipeline.backends.model_store import DEFAULT_MODEL
 from pipeline.extract import PROMPT_VERSION
 from pipeline.ingest import Article, IngestFailure, read_articles
 from pipeline.llm import EndpointConfig, LLMError, StructuredLLM
-from pipeline.paths import confine
-from pipeline.registry import update_registry
+from pipeline.paths import confine, links_allowed
+from pipeline.registry import MERGES, ORGANISATIONS, SPEAKERS, update_registry
 from pipeline.review import REVIEW_PAGE, write_review_page
 from pipeline.process import RULES_BACKEND, extract_record
 from pipeline.write import (
+    FAILED_DIR,
+    LOCKS_DIR,
     MANIFEST,
+    RECORDS_DIR,
+    RUNS_DIR,
+    SUPERSEDED_DIR,
+    TABLES,
     article_lock,
     load_record,
+    move_aside_links,
     output_lock,
     rebuild_tables,
     record_path,
@@ -70,11 +77,16 @@ class RunConfig:
     embedded_model: str = DEFAULT_MODEL
     rules_only: bool = False  # the rule-based baseline, no model at all
     rerun: Rerun = "missing"
+    # Follow symbolic links in the input folder: an operator's choice only (--follow-links, or
+    # NEWS_RECORDS_FOLLOW_LINKS=1 where the worker runs); None reads that environment variable.
+    follow_links: bool | None = None
 
     def __post_init__(self) -> None:
         # Folders can come from the Prefect UI: resolve them and keep them inside the allowed roots.
         object.__setattr__(self, "input_dir", confine(self.input_dir, what="input folder"))
         object.__setattr__(self, "output_dir", confine(self.output_dir, what="output folder"))
+        if self.follow_links is None:
+            object.__setattr__(self, "follow_links", links_allowed())
         if self.rerun not in ("missing", "all"):
             raise ValueError(f"rerun must be 'missing' or 'all', not {self.rerun!r}")
 
@@ -106,6 +118,11 @@ class ArticleOutcome:
 class RunPlan:
     todo: list[Article]
     done: list[ArticleOutcome]  # cached records and ingest failures
+    output_links: list[dict[str, str]] = field(default_factory=list)  # links moved aside in the output folder
+
+
+# Every entry of the output folder that a run reads or writes: a link in their place is moved aside.
+OUTPUT_ENTRIES = (RECORDS_DIR, FAILED_DIR, SUPERSEDED_DIR, RUNS_DIR, LOCKS_DIR, *TABLES, ORGANISATIONS, SPEAKERS, MERGES, MANIFEST, REVIEW_PAGE)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -135,8 +152,9 @@ def is_current(config: RunConfig, article: Article) -> ArticleOutcome | None:
 
 
 def plan_run(config: RunConfig) -> RunPlan:
+    output_links = move_aside_links(config.output_dir, OUTPUT_ENTRIES, tag=_now().strftime("%Y%m%dT%H%M%SZ")) if config.output_dir.is_dir() else []
     remove_stale_temp_files(config.output_dir)
-    articles, failures = read_articles(config.input_dir)
+    articles, failures = read_articles(config.input_dir, follow_links=bool(config.follow_links))
     done = [_ingest_failure(config, f) for f in failures]
     todo: list[Article] = []
     for article in articles:
@@ -146,7 +164,7 @@ def plan_run(config: RunConfig) -> RunPlan:
         else:
             todo.append(article)
     log.info("%d articles in %s: %d to extract, %d up to date, %d unreadable", len(articles) + len(failures), config.input_dir, len(todo), len(articles) - len(todo), len(failures))
-    return RunPlan(todo=todo, done=done)
+    return RunPlan(todo=todo, done=done, output_links=output_links)
 
 
 def _ingest_failure(config: RunConfig, failure: IngestFailure) -> ArticleOutcome:
@@ -192,12 +210,16 @@ def process_article(article: Article, endpoint: EndpointConfig | None, output_di
     record that run wrote while we waited is reused instead of redone.
     """
     output_dir = Path(output_dir)
-    with article_lock(output_dir, article.id):
-        done = _current_record(output_dir, article, model_label)
-        if done is not None and _written_after(output_dir, article):
-            log.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
-            return _outcome(done, "cached")
-        return _extract_and_write(article, endpoint, output_dir, model_label=model_label)
+    try:
+        with article_lock(output_dir, article.id):
+            done = _current_record(output_dir, article, model_label)
+            if done is not None and _written_after(output_dir, article):
+                log.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
+                return _outcome(done, "cached")
+            return _extract_and_write(article, endpoint, output_dir, model_label=model_label)
+    except OSError as error:  # the lock could not be taken (e.g. a link put in place of .locks/ mid-run)
+        reason = redact(f"could not lock the article in the output folder: {error}") or "lock failed"
+        return ArticleOutcome(article.source_file, article.id, "failed", reason=reason, stage="write")
 
 
 def describe_failure(error: BaseException, *, stage: str = "extract") -> tuple[str, str]:
@@ -268,7 +290,9 @@ def open_endpoint(config: RunConfig) -> Iterator[EndpointConfig | None]:
             yield endpoint
 
 
-def finish_run(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str, started_at: datetime, seconds: float) -> dict:
+def finish_run(
+    config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str, started_at: datetime, seconds: float, output_links: list[dict[str, str]] | None = None
+) -> dict:
     """Rebuild the tables and write the manifest, under the output-folder lock."""
     with output_lock(config.output_dir):
         current = {o.source_file: o.article_id for o in outcomes if o.article_id}
@@ -280,8 +304,9 @@ def finish_run(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str
         manifest = _manifest(config, outcomes, run_id=run_id, started_at=started_at, seconds=seconds, tables=tables)
         manifest["registry"] = registry.as_dict()
         manifest["review_page"] = REVIEW_PAGE
-        write_json_atomic(config.output_dir / "runs" / f"{run_id}.json", manifest)
-        write_json_atomic(config.output_dir / MANIFEST, manifest)
+        manifest["output_links"] = output_links or []
+        write_json_atomic(config.output_dir / RUNS_DIR / f"{run_id}.json", manifest, root=config.output_dir)
+        write_json_atomic(config.output_dir / MANIFEST, manifest, root=config.output_dir)
         write_review_page(config.output_dir, manifest)
     return manifest
 
@@ -341,4 +366,4 @@ def run_batch(config: RunConfig, *, on_article: callable | None = None) -> dict:
                 outcomes.append(outcome)
                 if on_article is not None:
                     on_article(outcome)
-    return finish_run(config, outcomes, run_id=run_id, started_at=started_at, seconds=time.monotonic() - t0)
+    return finish_run(config, outcomes, run_id=run_id, started_at=started_at, seconds=time.monotonic() - t0, output_links=plan.output_links)

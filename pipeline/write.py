@@ -24,17 +24,26 @@ needs protecting is (a) two runs extracting the same article at once and
 
 flock locks are released by the kernel when a process dies, so a killed run
 never leaves a folder locked. Without `fcntl` (Windows) locking is skipped.
+
+Links: the run never writes through a symbolic link in its output folder.
+Records, failure records, tables, run manifests and locks are written relative
+to folder descriptors opened with O_NOFOLLOW (`pipeline.paths`), temporary
+files are created with O_NOFOLLOW, and the rename replaces a link at the
+target rather than following it. `move_aside_links` renames links that sit
+where the run's own entries belong; records are read only from regular files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -48,18 +57,22 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 from pydantic import BaseModel
 
+from pipeline.paths import LinkRefused, open_dir_beneath
 from schemas.records import ArticleRecord, FailureRecord
 
 RECORDS_DIR = "records"
 FAILED_DIR = "failed"
 SUPERSEDED_DIR = "superseded"
+RUNS_DIR = "runs"
 LOCKS_DIR = ".locks"
 # organisations.jsonl is the cross-article registry (pipeline/registry.py); per-article rows live here.
 TABLES = ("quotes.jsonl", "article_organisations.jsonl", "policy_areas.jsonl")
 MANIFEST = "manifest.json"
 _LOCK_STRIPES = 256
 _TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")
-_STALE_TMP_S = 6 * 3600  # a temp file this old is abandoned even if its pid was reused
+_STALE_TMP_S = 6 * 3600
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)  # a temp file this old is abandoned even if its pid was reused
 
 log = logging.getLogger(__name__)
 
@@ -94,31 +107,34 @@ def redact(text: str | None) -> str | None:
 
 
 
-def write_text_atomic(path: Path, content: str) -> None:
-    """Write `content` to `path` so that `path` is always either the old or the whole new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+def write_text_atomic(path: Path, content: str, *, root: Path | None = None) -> None:
+    """Write `content` to `path` so that `path` is always either the old or the whole new file.
+
+    With `root` (the output folder), no folder between `root` and `path` may be a symbolic link:
+    each is opened with O_NOFOLLOW (`pipeline.paths.open_dir_beneath`, raising `LinkRefused`), the
+    temporary file is created and renamed relative to that folder's descriptor, and a link at
+    `path` itself is replaced, never written through. Without `root` the same holds from
+    `path`'s own folder down.
+    """
+    root = Path(root) if root is not None else path.parent
+    dir_fd = open_dir_beneath(root, path.parent.relative_to(root).parts, create=True)
+    tmp = f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not every platform or filesystem allows it.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644, dir_fd=dir_fd)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable, where the filesystem allows
+            os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -139,8 +155,8 @@ def remove_stale_temp_files(output_dir: Path) -> list[Path]:
     if not output_dir.is_dir():
         return removed
     now = time.time()
-    for folder in (output_dir, output_dir / RECORDS_DIR, output_dir / FAILED_DIR, output_dir / "runs", output_dir / SUPERSEDED_DIR):
-        if not folder.is_dir():
+    for folder in (output_dir, output_dir / RECORDS_DIR, output_dir / FAILED_DIR, output_dir / RUNS_DIR, output_dir / SUPERSEDED_DIR):
+        if folder.is_symlink() or not folder.is_dir():  # never reach through a link
             continue
         for path in folder.iterdir():
             match = _TMP_NAME.match(path.name)
@@ -159,13 +175,29 @@ def remove_stale_temp_files(output_dir: Path) -> list[Path]:
     return removed
 
 
+def _open_lock(output_dir: Path, name: str) -> int:
+    """The lock file `.locks/<name>`, opened without following links (a link put there is replaced)."""
+    dir_fd = open_dir_beneath(output_dir, [LOCKS_DIR], create=True)
+    try:
+        for _ in range(2):
+            try:
+                return os.open(name, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o644, dir_fd=dir_fd)
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                os.unlink(name, dir_fd=dir_fd)  # a link, never a lock anyone holds: remove the link itself
+        raise LinkRefused(f"{LOCKS_DIR}/{name} keeps being replaced by a symbolic link")
+    finally:
+        os.close(dir_fd)
+
+
 @contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def output_lock(output_dir: Path) -> Iterator[None]:
+    """Exclusive lock for whole-folder writes (tables, manifest)."""
     if fcntl is None:  # pragma: no cover
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(output_dir, "output.lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -174,22 +206,13 @@ def _flock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def output_lock(output_dir: Path) -> Iterator[None]:
-    """Exclusive lock for whole-folder writes (tables, manifest)."""
-    with _flock(output_dir / LOCKS_DIR / "output.lock"):
-        yield
-
-
-@contextlib.contextmanager
 def article_lock(output_dir: Path, article_id: str) -> Iterator[bool]:
     """Exclusive lock for one article; yields True if another holder had to be waited for."""
     stripe = int(hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:8], 16) % _LOCK_STRIPES
-    path = output_dir / LOCKS_DIR / f"article-{stripe:03d}.lock"
     if fcntl is None:  # pragma: no cover
         yield False
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(output_dir, f"article-{stripe:03d}.lock")
     try:
         waited = False
         try:
@@ -202,9 +225,9 @@ def article_lock(output_dir: Path, article_id: str) -> Iterator[bool]:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data: BaseModel | dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: BaseModel | dict[str, Any], *, root: Path | None = None) -> None:
     text = data.model_dump_json(indent=2) if isinstance(data, BaseModel) else json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    write_text_atomic(path, text + "\n")
+    write_text_atomic(path, text + "\n", root=root)
 
 
 def record_path(output_dir: Path, article_id: str) -> Path:
@@ -225,32 +248,87 @@ def failure_path(output_dir: Path, source_file: str) -> Path:
 
 def write_record(output_dir: Path, record: ArticleRecord) -> Path:
     path = record_path(output_dir, record.article.id)
-    write_json_atomic(path, record)
-    failure_path(output_dir, record.article.source_file).unlink(missing_ok=True)
+    write_json_atomic(path, record, root=output_dir)
+    _remove_inside(output_dir, failure_path(output_dir, record.article.source_file))
     return path
+
+
+def _remove_inside(output_dir: Path, path: Path) -> None:
+    """Delete `path` (an entry of the output folder) if present, without reaching through a linked folder."""
+    try:
+        dir_fd = open_dir_beneath(output_dir, path.parent.relative_to(output_dir).parts)
+    except OSError:
+        return  # no such folder, or a link where it should be: nothing of ours to remove
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_failure(output_dir: Path, failure: FailureRecord) -> Path:
     """Write a quarantine record (credentials redacted from its reason and model output)."""
     failure = failure.model_copy(update={"reason": redact(failure.reason) or "", "last_model_output": redact(failure.last_model_output)})
     path = failure_path(output_dir, failure.source_file)
-    write_json_atomic(path, failure)
+    write_json_atomic(path, failure, root=output_dir)
     return path
 
 
+def read_regular(path: Path, *, dir_fd: int | None = None) -> bytes:
+    """The bytes of `path` if it is a regular file; a link or special file there raises OSError, never followed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        os.set_blocking(handle.fileno(), True)
+        return handle.read()
+
+
 def load_record(path: Path) -> ArticleRecord | None:
-    """A stored record, or None when it is missing or no longer valid."""
+    """A stored record, or None when it is missing, no longer valid, or not a regular file (a link is not followed)."""
     try:
-        return ArticleRecord.model_validate_json(path.read_bytes())
+        return ArticleRecord.model_validate_json(read_regular(path))
     except (OSError, ValueError):
         return None
 
 
 def iter_records(output_dir: Path) -> Iterable[ArticleRecord]:
-    for path in sorted((output_dir / RECORDS_DIR).glob("*.json")):
-        record = load_record(path)
-        if record is not None:
-            yield record
+    """Every valid record in `records/`, read without following links (a linked folder or file is skipped)."""
+    try:
+        dir_fd = open_dir_beneath(output_dir, [RECORDS_DIR])
+    except OSError:
+        return
+    try:
+        names = sorted(name for name in os.listdir(dir_fd) if name.endswith(".json") and not name.startswith("."))
+        for name in names:
+            try:
+                yield ArticleRecord.model_validate_json(read_regular(Path(name), dir_fd=dir_fd))
+            except (OSError, ValueError):
+                continue
+    finally:
+        os.close(dir_fd)
+
+
+def move_aside_links(output_dir: Path, names: Iterable[str], *, tag: str) -> list[dict[str, str]]:
+    """Rename each entry among `names` of the output folder that is a symbolic link to `<name>.link-<tag>`.
+
+    The run owns these names (records/, failed/, tables, manifest...). A link there would make
+    it read or write wherever the link leads, so the link itself is moved aside (never followed,
+    never deleted) and the run creates its own entry. Returns what was moved and why.
+    """
+    moved: list[dict[str, str]] = []
+    for name in names:
+        path = output_dir / name
+        if not path.is_symlink():
+            continue
+        target = Path(os.path.realpath(path))
+        where = "inside" if target.is_relative_to(output_dir.resolve()) else "outside"
+        aside = f"{name}.link-{tag}"
+        os.replace(path, output_dir / aside)  # renames the link, not what it points to
+        reason = f"{name} was a symbolic link leading {where} the output folder; the run never writes through links, so the link was renamed to {aside} and a new {name} is used"
+        log.warning("%s", reason)
+        moved.append({"entry": name, "moved_to": aside, "reason": reason})
+    return moved
 
 
 def table_rows(record: ArticleRecord) -> dict[str, list[dict[str, Any]]]:
@@ -274,16 +352,22 @@ def supersede_records(output_dir: Path, current: dict[str, str]) -> list[str]:
     """
     live_ids = set(current.values())
     moved: list[str] = []
-    for path in sorted((output_dir / RECORDS_DIR).glob("*.json")):
-        record = load_record(path)
-        if record is None or record.article.id in live_ids:
+    for record in list(iter_records(output_dir)):
+        if record.article.id in live_ids:
             continue
         if current.get(record.article.source_file) not in (None, record.article.id):
-            target = output_dir / SUPERSEDED_DIR / path.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(path, target)
-                moved.append(record.article.id)
+            name = f"{record.article.id}.json"
+            src_fd = open_dir_beneath(output_dir, [RECORDS_DIR])
+            try:
+                dst_fd = open_dir_beneath(output_dir, [SUPERSEDED_DIR], create=True)
+                try:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                        moved.append(record.article.id)
+                finally:
+                    os.close(dst_fd)
+            finally:
+                os.close(src_fd)
     return moved
 
 
@@ -294,5 +378,5 @@ def rebuild_tables(output_dir: Path) -> dict[str, int]:
         for name, table in table_rows(record).items():
             rows[name].extend(json.dumps(row, ensure_ascii=False, default=str, sort_keys=True) for row in table)
     for name, lines in rows.items():
-        write_text_atomic(output_dir / name, "".join(line + "\n" for line in lines))
+        write_text_atomic(output_dir / name, "".join(line + "\n" for line in lines), root=output_dir)
     return {name: len(lines) for name, lines in rows.items()}

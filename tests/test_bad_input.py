@@ -172,8 +172,8 @@ def test_file_disappearing_between_listing_and_reading(fake: FakeOpenAI, tmp_pat
     names = write_articles(inp, 3)
     real_list = ingest._list_files
 
-    def list_then_delete(folder: Path):  # noqa: ANN202
-        listed = real_list(folder)
+    def list_then_delete(folder: Path, **options: object):  # noqa: ANN202
+        listed = real_list(folder, **options)
         (inp / "a_001.txt").unlink()  # removed by someone else right after the listing
         return listed
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.ingest as ingest
+
 from pipeline.ingest import (
     MAX_ARTICLE_BYTES,
     Article,
@@ -287,13 +289,13 @@ def test_binary_content_is_reported(tmp_path: Path, content: bytes) -> None:
 def test_too_large_file_is_refused_without_reading_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "big.txt", "x" * 101)
     write(tmp_path, "small.txt", "y" * 100)
-    real_open = Path.open
+    real_open = ingest._open_input
 
-    def guarded_open(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        assert self.name != "big.txt", "an oversized file must be refused from stat() alone"
-        return real_open(self, *args, **kwargs)
+    def guarded_open(folder: Path, relative: str, *args: object):  # type: ignore[no-untyped-def]
+        assert relative != "big.txt", "an oversized file must be refused from stat() alone"
+        return real_open(folder, relative, *args)
 
-    monkeypatch.setattr(Path, "open", guarded_open)
+    monkeypatch.setattr(ingest, "_open_input", guarded_open)
     articles, failures = read_articles(tmp_path, max_bytes=100)
 
     assert [a.source_file for a in articles] == ["small.txt"]
@@ -318,14 +320,14 @@ def test_os_errors_become_failures(
 ) -> None:
     write(tmp_path, "ok.txt", BODY)
     write(tmp_path, "trouble.txt", "Some other article.")
-    real_open = Path.open
+    real_open = ingest._open_input
 
-    def flaky_open(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if self.name == "trouble.txt":
-            raise error(2, "simulated", str(self))
-        return real_open(self, *args, **kwargs)
+    def flaky_open(folder: Path, relative: str, *args: object):  # type: ignore[no-untyped-def]
+        if relative == "trouble.txt":
+            raise error(2, "simulated", str(folder / relative))
+        return real_open(folder, relative, *args)
 
-    monkeypatch.setattr(Path, "open", flaky_open)
+    monkeypatch.setattr(ingest, "_open_input", flaky_open)
     articles, failures = read_articles(tmp_path)
 
     assert [a.source_file for a in articles] == ["ok.txt"]
