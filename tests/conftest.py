@@ -51,6 +51,19 @@ CHROMIUM_ARGS = [
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+def require_corpora() -> Path:
+    """The labelled corpora (../shared/corpora, or NEWS_RECORDS_CORPORA): skip without them on a developer's
+    machine; on CI their absence is a failure."""
+    from pipeline.corpora import corpora_dir
+
+    corpora = corpora_dir()
+    if not (corpora / "tools").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the corpora are missing at {corpora}; CI must run beside ../shared/corpora")
+        pytest.skip(f"the corpora are not available at {corpora}")
+    return corpora
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
