@@ -29,6 +29,7 @@ from spacy.tokens import Doc, Token
 
 from pipeline.organisations import Org, organisation_type
 from pipeline.segment import SegmentedArticle
+from schemas.records import normalise_name
 
 
 @dataclass
@@ -62,12 +63,16 @@ TITLE_WORDS = frozenset(
     pollster consultant expert specialist engineer designer architect physician doctor nurse surgeon pharmacist
     teacher student worker employee farmer investor banker trader broker entrepreneur accountant auditor
     pastor priest bishop archbishop rabbi imam cardinal
-    historian author writer coach quarterback player striker goalkeeper
+    historian author writer coach quarterback player striker goalkeeper comedian actor actress singer musician artist
+    filmmaker producer host presenter businessman businesswoman billionaire philanthropist tycoon magnate
+    gov sen rep gen lt col capt sgt adm cmdr supt amb atty ag dg operative official staffer volunteer
     president-designate minister-designate representative delegate negotiator regulator supervisor controller
     """.split()
 )
 # Words that only modify a title ("deputy chief executive", "vice-president").
 TITLE_MODIFIERS = frozenset("vice co deputy acting interim former then senior junior chief executive managing general assistant associate joint principal lead".split())
+# Nouns ending so name people by what they do ("economist", "politician", "businessman").
+OCCUPATION_SUFFIXES = ("ist", "ician", "man", "woman", "person")
 SPEECH_VERBS = frozenset("said says say told tells added adds stated states noted notes stressed argued explained warned wrote".split())
 CLAUSE_WORDS = frozenset("who whom whose which that where when while because although though as if said says told added".split())
 COMPLEMENT_PREPOSITIONS = frozenset("of for to on at with in from over".split())
@@ -147,16 +152,45 @@ def attach_roles(seg: SegmentedArticle, people: Sequence[Person], orgs: list[Org
     do not hold it yet, so that the link always points at one of the record's organisations.
     """
     ctx = _Context(seg, orgs, find_org)
+    ctx.person_tokens.update(t.i for t in seg.doc if t.ent_type_ == "PERSON")
     for person in people:
         for start, end in person.mentions:
             span = seg.doc.char_span(start, end, alignment_mode="expand")
             if span is not None:
                 ctx.person_tokens.update(range(span.start, span.end))
     for person in people:
-        descriptions = [d for start, end in person.mentions for d in describe_mention(ctx, start, end)]
+        mentions = [(s, e) for s, e in _all_mentions(seg, person) if _is_unambiguous(seg.text[s:e], person, people)]
+        descriptions = [d for start, end in mentions for d in describe_mention(ctx, start, end)]
         role, organisation = choose(descriptions, ctx)
         person.role = role
         person.organisation_key = organisation.key if organisation is not None else None
+
+
+def _all_mentions(seg: SegmentedArticle, person: Person) -> list[tuple[int, int]]:
+    """The person's mentions, with the full name and surname wherever the text repeats them.
+
+    The entity recogniser misses some later mentions ("Lee, the Treasury secretary,"); a later
+    mention inside an organisation's name ("the Lee Foundation") is not the person.
+    """
+    words = person.name.split()
+    forms = {person.name, words[-1]} if len(words[-1]) >= 3 else {person.name}
+    taken = [(e.start, e.end) for e in seg.entities if e.label != "PERSON"]
+    found = set(person.mentions)
+    for form in forms:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(form)}(?![\w-])", seg.text):
+            if not any(s < m.end() and m.start() < e for s, e in [*taken, *found]):
+                found.add((m.start(), m.end()))
+    return sorted(found)
+
+
+def _is_unambiguous(mention: str, person: Person, people: Sequence[Person]) -> bool:
+    """A full name, or a part of it no other person's name shares ("Clinton" is not, with two Clintons)."""
+    own = set(normalise_name(person.name).split())
+    words = set(normalise_name(mention).split())
+    if own <= words:
+        return True
+    others = {w for p in people if p is not person for w in normalise_name(p.name).split()}
+    return not (words & own & others)
 
 
 def choose(descriptions: Sequence[Description], ctx: _Context) -> tuple[str | None, Org | None]:
@@ -292,12 +326,17 @@ def _after(ctx: _Context, name_end: int) -> list[Description | None]:
     copula = COPULAS.match(text, at)
     if copula and copula.end() > at:
         first = _token_at(doc, copula.end())
-        if first is not None:
-            found.append(_describe(ctx, first, _clause_end(ctx, first, sentence_end)))
+        described = _describe(ctx, first, _clause_end(ctx, first, sentence_end)) if first is not None else None
+        # "Lee is a professor at Acme" describes a post; "Lee is the leader we need" is an opinion.
+        if described is not None and described.role and (described.organisation is not None or described.party):
+            found.append(described)
         return found
     if tok.lower_ in AFFILIATION_PREPOSITIONS and name_end + 1 < sentence_end:
-        end = _clause_end(ctx, name_end + 1, sentence_end)
-        found.append(_describe(ctx, name_end, end))
+        # "Ann Lee of Acme", "Ann Lee at the Example Institute": a body as the object, and no title.
+        hits = _org_hits(ctx, name_end + 1, _clause_end(ctx, name_end + 1, sentence_end))
+        first = name_end + 1 + (ctx.doc[name_end + 1].pos_ == "DET")
+        if hits and hits[0].start == first and hits[0].org is not None:
+            found.append(Description(organisation=hits[0].org))
         return found
     if tok.text in (",", "("):
         found.extend(_appositives(ctx, name_end, sentence_end))
@@ -335,7 +374,9 @@ def _appositives(ctx: _Context, comma: int, sentence_end: int) -> list[Descripti
         end = _clause_end(ctx, start, sentence_end)
         if end <= start:
             break
-        found.append(_describe(ctx, start, end))
+        described = _describe(ctx, start, end)
+        # "Lee, the Example Department, and ...": a bare body after a name is a list, not an affiliation.
+        found.append(described if described.role or described.party else None)
         i = end
     return found
 
@@ -361,6 +402,8 @@ def _clause_end(ctx: _Context, start: int, sentence_end: int) -> int:
             return i
         if tok.lower_ in CLAUSE_WORDS and i > start:
             return i
+        if i in ctx.person_tokens and i > start and not _owner(ctx, i):
+            return i
         if tok.pos_ in ("VERB", "AUX") and not (tok.tag_ in ("VBG", "VBN") and tok.dep_ in ("amod", "compound", "nmod")) and i > start:
             return i
         if tok.text == ",":
@@ -373,6 +416,13 @@ def _clause_end(ctx: _Context, start: int, sentence_end: int) -> int:
             continue
         i += 1
     return sentence_end
+
+
+def _owner(ctx: _Context, i: int) -> bool:
+    """Whether the person name at token i is a possessive owner ("Lee's adviser")."""
+    while i in ctx.person_tokens and i + 1 < len(ctx.doc):
+        i += 1
+    return ctx.doc[i].tag_ == "POS"
 
 
 def _is_acronym_bracket(doc: Doc, i: int) -> bool:
@@ -392,6 +442,10 @@ def _token_at(doc: Doc, char: int) -> int | None:
 def _describe(ctx: _Context, start: int, end: int) -> Description:
     """Role, organisation and party named by the tokens [start, end)."""
     doc = ctx.doc
+    # "Lee's former top adviser": what belongs to a person's possessive is not this person's.
+    owned = [i + 1 for i in range(start, end - 1) if i in ctx.person_tokens and doc[i + 1].tag_ == "POS"]
+    if owned:
+        start = owned[-1] + 1
     hits = _org_hits(ctx, start, end)
     in_hit = {i: h for h in hits for i in range(h.start, h.end)}
     head = next((i for i in range(start, end) if i not in in_hit and _is_title_word(doc[i]) and not _is_place(doc[i])), None)
@@ -463,7 +517,9 @@ def _possessive_after(doc: Doc, i: int) -> bool:
 
 def _join(doc: Doc, indices: list[int]) -> str:
     text = "".join(doc[i].text_with_ws for i in sorted(set(indices)))
-    text = re.sub(r"\s+", " ", text).strip(" ,.;:-–")
+    text = re.sub(r"\s+", " ", text).strip(" ,;:-–")
+    if not re.search(r"\b[A-Z][a-z]{1,3}\.$", text):  # "Gov." keeps its full stop
+        text = text.rstrip(".")
     text = re.sub(r"^(?:the|a|an)\s+", "", text, flags=re.I)
     return text
 
@@ -472,7 +528,7 @@ def _is_title_word(tok: Token) -> bool:
     word = tok.lower_.strip(".")
     if tok.ent_type_ in ("NORP", "GPE", "PERSON") or word in PARTY_LABELS:
         return False
-    if word in TITLE_WORDS or (len(word) > 5 and word.endswith("ist") and tok.pos_ == "NOUN"):
+    if word in TITLE_WORDS or (len(word) > 5 and word.endswith(OCCUPATION_SUFFIXES) and tok.pos_ == "NOUN"):
         return True
     # "vice-president", "co-founder": the hyphenated word counts by its last part.
     return "-" in word and word.rsplit("-", 1)[1] in TITLE_WORDS
