@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 
 from pipeline.candidates import QuoteCandidate, find_candidates
 from pipeline.chunk import chunk_article, chunk_for
-from pipeline.extract import PROMPT_VERSION, ask_organisation_types, ask_speaker, system_prompt
+from pipeline.extract import ask_organisation_types, ask_speaker, system_prompt
 from pipeline.ground import RuleSpeaker, rule_speaker, to_organisations, to_policy_areas, to_quote
 from pipeline.ingest import Article
 from pipeline.llm import StructuredLLM
+from pipeline.llm_extract import extract_with_model
 from pipeline.normalise import Inventory, Org, Person, build_inventory
 from pipeline.segment import segment
+from pipeline.strategy import Strategy, prompt_version
 from pipeline.topics import code_topics
-from schemas.records import ArticleMeta, ArticleRecord, Provenance, TokenUsage
+from schemas.records import ArticleMeta, ArticleRecord, Organisation, PolicyArea, Provenance, Quote, TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,21 @@ RULES_BACKEND = "rules"
 ASK_SPEAKERS = False
 
 
-def extract_record(article: Article, llm: StructuredLLM | None, *, model: str, backend: str) -> ArticleRecord:
-    """Extract one article. `llm=None` runs the rule-based baseline (no model calls)."""
+def extract_record(article: Article, llm: StructuredLLM | None, *, model: str, backend: str, strategy: Strategy | None = None) -> ArticleRecord:
+    """Extract one article with a strategy (`pipeline.strategy`); `llm=None` runs the rules (no model calls).
+
+    Without a strategy: `assist` when a model is given, else `rules`.
+    """
+    strategy = "rules" if llm is None else (strategy or "assist")
+    llm = None if strategy == "rules" else llm
     started = time.monotonic()
     usage_before = llm.meter.usage if llm else TokenUsage()
     seg = segment(article.text)
     inventory = build_inventory(seg)
+    if strategy == "llm" and llm is not None:
+        found = extract_with_model(seg, article.title, inventory, llm)
+        parts = (found.quotes, found.organisations, to_policy_areas(found.codes, found.evidence))
+        return _record(article, parts, llm, usage_before, started, model=model, backend=backend, strategy=strategy, model_items=found.counts())
     candidates = find_candidates(seg)
     rule_guesses = _rule_speakers(candidates, inventory, article.text)
     chunks = chunk_article(article.text, seg.paragraphs)
@@ -68,6 +79,24 @@ def extract_record(article: Article, llm: StructuredLLM | None, *, model: str, b
             next(org for org in untyped if org.key == key).type = org_type
     kept = _dedupe_attributed(candidates, sources)
     quotes = [to_quote(c, article.text, src, inventory) for c in kept if (src := sources[c.id]) is not None]
+    parts = (quotes, to_organisations(inventory), to_policy_areas(codes, evidence))
+    return _record(article, parts, llm, usage_before, started, model=model, backend=backend, strategy=strategy)
+
+
+def _record(
+    article: Article,
+    parts: tuple[list[Quote], list[Organisation], list[PolicyArea]],
+    llm: StructuredLLM | None,
+    usage_before: TokenUsage,
+    started: float,
+    *,
+    model: str,
+    backend: str,
+    strategy: Strategy,
+    model_items: dict | None = None,
+) -> ArticleRecord:
+    """The validated record: the article, what was extracted, and how (tokens of this article only)."""
+    quotes, organisations, policy_areas = parts
     usage = llm.meter.usage if llm else TokenUsage()
     usage = TokenUsage(
         prompt_tokens=usage.prompt_tokens - usage_before.prompt_tokens,
@@ -86,15 +115,17 @@ def extract_record(article: Article, llm: StructuredLLM | None, *, model: str, b
             text=article.text,
         ),
         quotes=quotes,
-        organisations=to_organisations(inventory),
-        policy_areas=to_policy_areas(codes, evidence),
+        organisations=organisations,
+        policy_areas=policy_areas,
         provenance=Provenance(
             model=model,
             backend=backend,
-            prompt_version=PROMPT_VERSION,
+            prompt_version=prompt_version(strategy),
             extracted_at=datetime.now(UTC).replace(microsecond=0),
             seconds=round(time.monotonic() - started, 2),
             usage=usage,
+            strategy=strategy,
+            model_items=model_items,
         ),
     )
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 # Comparative Agendas Project master codebook, major topics.
 CAP_MAJOR_TOPICS: dict[int, str] = {
@@ -169,6 +169,24 @@ class TokenUsage(_Strict):
         )
 
 
+class ItemCounts(_Strict):
+    """What became of one kind of item the model proposed: proposed = kept + merged + sum(dropped)."""
+
+    proposed: int = Field(default=0, ge=0)
+    kept: int = Field(default=0, ge=0)
+    aligned_fuzzily: int = Field(default=0, ge=0, description="Of the kept: aligned to the text by the fuzzy step, not exactly.")
+    merged: int = Field(default=0, ge=0, description="Duplicates merged into a kept item (overlapping chunks, second spellings).")
+    dropped: dict[str, int] = Field(default_factory=dict, description="Reason -> count, e.g. not_in_text, speaker_not_in_article.")
+
+
+class ModelItems(_Strict):
+    """Per-article counts of the items the model proposed in the `llm` strategy."""
+
+    quotes: ItemCounts = Field(default_factory=ItemCounts)
+    organisations: ItemCounts = Field(default_factory=ItemCounts)
+    policy_areas: ItemCounts = Field(default_factory=ItemCounts)
+
+
 class Provenance(_Strict):
     model: str
     backend: str
@@ -177,6 +195,8 @@ class Provenance(_Strict):
     extracted_at: datetime
     seconds: float = Field(ge=0)
     usage: TokenUsage = Field(default_factory=TokenUsage)
+    strategy: Literal["rules", "assist", "llm"] | None = Field(default=None, description="Who extracted: rules, rules + model questions (assist), or the model (llm).")
+    model_items: ModelItems | None = Field(default=None, description="llm strategy: model-proposed items kept, aligned fuzzily, merged, dropped (and why).")
 
 
 class ArticleRecord(_Strict):
