@@ -6,6 +6,8 @@ wording ties them to; `pipeline.roles` must read them from the construction alon
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from pipeline.normalise import Inventory, build_inventory
@@ -145,3 +147,72 @@ def test_party_label_becomes_one_of_the_record_organisations() -> None:
     person = next(p for p in inventory.people if p.name == "Jan Cole")
     assert person.organisation_key == party.key
     assert party.mentions and all(o.key != party.key for o in inventory.organisations if o is not party)
+
+
+# --------------------------------------------------------------------------- the analysts' query on the dev set
+
+duckdb = pytest.importorskip("duckdb")
+
+from pipeline.evaluate import load_gold, name_keys, speaker_matches  # noqa: E402
+from pipeline.registry import update_registry  # noqa: E402
+from pipeline.run import RunConfig, run_batch  # noqa: E402
+from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
+from tests.test_duckdb import LOAD, QUOTES_PER_ORGANISATION, jsonl, rows  # noqa: E402
+
+# The README's query, with each row's quote and speaker kept (same join): which organisation each quote counted for.
+QUOTE_ORGANISATIONS = QUOTES_PER_ORGANISATION.split("SELECT o.organisation_id")[0] + """
+SELECT o.organisation_id, q.source_file, q.speaker.name AS speaker, q.speaker.kind AS kind, q.text
+FROM quotes q
+JOIN org_in_article o ON o.ap.article_id = q.article_id AND o.ap.record_id = q.speaker.organisation_id;
+"""
+
+
+@pytest.fixture(scope="module")
+def dev_outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    require_eval_dev()
+    inputs = tmp_path_factory.mktemp("roles-dev-articles")  # inside the allowed roots, as in test_duckdb
+    for path in (EVAL_DEV / "articles").iterdir():
+        shutil.copy(path, inputs / path.name)
+    out = tmp_path_factory.mktemp("roles-outputs")
+    manifest = run_batch(RunConfig(inputs, out, rules_only=True))
+    assert not manifest["failures"]
+    update_registry(out)
+    con = duckdb.connect()
+    con.execute(LOAD.format(out=out.as_posix()))
+    return out, con
+
+
+def _tied_names(gold: dict) -> dict[str, set[str]]:
+    """Gold speaker -> name keys of the organisation the gold ties their quotes to (itself, for an organisation)."""
+    entries = {o["name"]: o for o in gold.get("organisations") or []}
+    tied: dict[str, set[str]] = {}
+    for speaker in gold.get("speakers") or []:
+        target = speaker["organisation"] if speaker["kind"] == "person" else speaker["name"]
+        entry = entries.get(target or "", {"name": target or ""})
+        tied[speaker["name"]] = set().union(*(name_keys(n) for n in [entry["name"], *(entry.get("aliases") or [])]))
+    return tied
+
+
+def test_quotes_per_organisation_lists_only_organisations_the_gold_ties_to_the_speaker(dev_outputs: tuple) -> None:
+    out, con = dev_outputs
+    gold = load_gold(EVAL_DEV / "gold")
+    registry = {row["id"]: row for row in jsonl(out / "organisations.jsonl")}
+
+    def names(organisation_id: str) -> set[str]:
+        entry = registry[organisation_id]
+        return set().union(*(name_keys(n) for n in [entry["name"], *entry["aliases"]]))
+
+    listed = rows(con, QUOTES_PER_ORGANISATION)
+    assert listed, "people and organisations speak for organisations in the dev set"
+    counted = rows(con, QUOTE_ORGANISATIONS)
+    assert sum(r["quotes"] for r in listed) == len(counted)
+    for row in counted:
+        article = gold[row["source_file"]]
+        tied = _tied_names(article)
+        speakers = [s for s in tied if speaker_matches(row["speaker"], s, article.get("organisations") or [])]
+        if not speakers:
+            # A quote the gold does not have (a quote-finding error, scored elsewhere) by an organisation
+            # counts for that organisation itself; a person's link is always checked.
+            assert row["kind"] == "organisation", row
+            continue
+        assert any(names(row["organisation_id"]) & tied[s] for s in speakers), (row, [registry[row["organisation_id"]]["name"]])
