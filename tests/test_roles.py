@@ -6,8 +6,6 @@ wording ties them to; `pipeline.roles` must read them from the construction alon
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from pipeline.normalise import Inventory, build_inventory
@@ -154,10 +152,8 @@ def test_party_label_becomes_one_of_the_record_organisations() -> None:
 duckdb = pytest.importorskip("duckdb")
 
 from pipeline.evaluate import load_gold, name_keys, speaker_matches  # noqa: E402
-from pipeline.registry import update_registry  # noqa: E402
-from pipeline.run import RunConfig, run_batch  # noqa: E402
-from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
-from tests.test_duckdb import LOAD, QUOTES_PER_ORGANISATION, jsonl, rows  # noqa: E402
+from tests.support.paths import EVAL_DEV  # noqa: E402
+from tests.test_duckdb import QUOTES_PER_ORGANISATION, dev_tables, jsonl, rows  # noqa: E402, F401 (dev_tables: the dev-set run and its tables)
 
 # The README's query, with each row's quote and speaker kept (same join): which organisation each quote counted for.
 QUOTE_ORGANISATIONS = QUOTES_PER_ORGANISATION.split("SELECT o.organisation_id")[0] + """
@@ -165,21 +161,6 @@ SELECT o.organisation_id, q.source_file, q.speaker.name AS speaker, q.speaker.ki
 FROM quotes q
 JOIN org_in_article o ON o.ap.article_id = q.article_id AND o.ap.record_id = q.speaker.organisation_id;
 """
-
-
-@pytest.fixture(scope="module")
-def dev_outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    require_eval_dev()
-    inputs = tmp_path_factory.mktemp("roles-dev-articles")  # inside the allowed roots, as in test_duckdb
-    for path in (EVAL_DEV / "articles").iterdir():
-        shutil.copy(path, inputs / path.name)
-    out = tmp_path_factory.mktemp("roles-outputs")
-    manifest = run_batch(RunConfig(inputs, out, rules_only=True))
-    assert not manifest["failures"]
-    update_registry(out)
-    con = duckdb.connect()
-    con.execute(LOAD.format(out=out.as_posix()))
-    return out, con
 
 
 def _tied_names(gold: dict) -> dict[str, set[str]]:
@@ -193,8 +174,8 @@ def _tied_names(gold: dict) -> dict[str, set[str]]:
     return tied
 
 
-def test_quotes_per_organisation_lists_only_organisations_the_gold_ties_to_the_speaker(dev_outputs: tuple) -> None:
-    out, con = dev_outputs
+def test_quotes_per_organisation_lists_only_organisations_the_gold_ties_to_the_speaker(dev_tables: dict) -> None:
+    out, con = dev_tables["out"], dev_tables["con"]
     gold = load_gold(EVAL_DEV / "gold")
     registry = {row["id"]: row for row in jsonl(out / "organisations.jsonl")}
 
