@@ -8,8 +8,11 @@ offsets into the article, so nothing here can invent text.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from spacy.tokens import Span as SpacySpan
@@ -17,14 +20,35 @@ from spacy.tokens import Token
 
 from pipeline.segment import SegmentedArticle
 
-# Lemmas of verbs that introduce reported speech or a stated position.
-SPEECH_VERBS = frozenset(
+# Reporting verbs mined from PolNeAR train cues (scripts/mine_cues.py): lemma -> how the content attaches.
+REPORTING_VERBS_FILE = Path(__file__).parent / "resources" / "reporting_verbs.json"
+# A mined frame other than a clausal complement ("endorsed X", "vowed to X", "railed against X") is used
+# only for verbs that are a cue at least this often when they occur: a bare object is weaker evidence of
+# reported content than a "that" clause.
+MIN_OBJECT_FRAME_PRECISION = 0.5
+
+
+@lru_cache(maxsize=1)
+def reporting_verb_frames() -> dict[str, frozenset[str]]:
+    """Mined lemma -> content frames (ccomp, dobj, xcomp, prep:<word>), object frames filtered by precision."""
+    data = json.loads(REPORTING_VERBS_FILE.read_text(encoding="utf-8"))
+    frames: dict[str, frozenset[str]] = {}
+    for lemma, entry in data["verbs"].items():
+        kept = {"ccomp"} | {f for f in entry["frames"] if entry["precision"] >= MIN_OBJECT_FRAME_PRECISION}
+        frames[lemma] = frozenset(kept)
+    return frames
+
+
+# Lemmas of verbs that introduce reported speech or a stated position (hand-listed before the mined
+# lexicon existed; kept, with their content rules below, beside the mined verbs).
+LEGACY_SPEECH_VERBS = frozenset(
     """say tell add note stress emphasize emphasise warn argue point call believe expect announce state
     explain claim insist predict suggest urge reiterate highlight accuse attribute acknowledge estimate
     forecast anticipate mention indicate caution describe confirm deny reveal observe write report
     recommend pledge vow propose contend maintain assert admit remark comment underline underscore
     lash criticize criticise praise welcome question""".split()
 )
+SPEECH_VERBS = LEGACY_SPEECH_VERBS | frozenset(reporting_verb_frames()) - {"accord"}
 # Verbs whose object (not a clause) is the reported content: "called for X", "highlighted X".
 # Not "propose": a proposal is an action, not a statement with reported content.
 OBJECT_CONTENT_VERBS = frozenset(
@@ -81,34 +105,36 @@ class QuoteCandidate:
 def quoted_spans(text: str, paragraphs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Spans inside quotation marks, per paragraph, tolerant of stray marks.
 
-    A second opening mark inside an open quote is kept as text (garbled or
-    nested quotes); a quote left open at the end of a paragraph closes there,
-    as news style continues multi-paragraph quotes with a fresh opening mark.
+    Marks: curly and angle quotes, straight double quotes, and the typewriter pairs of LexisNexis
+    exports (two apostrophes '' and two backticks ``). A straight mark or a '' pair opens when no
+    quote is open and closes one otherwise. A second opening mark inside an open quote is kept as
+    text (garbled or nested quotes); a quote left open at the end of a paragraph closes there, as
+    news style continues multi-paragraph quotes with a fresh opening mark.
     """
     spans: list[tuple[int, int]] = []
     for p_start, p_end in paragraphs:
         open_at: int | None = None
-        i = p_start
-        while i < p_end:
-            ch = text[i]
-            double_single = text.startswith("''", i) or text.startswith("``", i)
-            if ch in OPENING_MARKS or text.startswith("``", i):
-                if open_at is None:
-                    open_at = i + (2 if double_single else 1)
-            elif ch in CLOSING_MARKS or text.startswith("''", i):
-                if open_at is not None:
-                    spans.append((open_at, i))
-                    open_at = None
-            elif ch == STRAIGHT:
-                if open_at is None:
-                    open_at = i + 1
-                else:
-                    spans.append((open_at, i))
-                    open_at = None
-            i += 2 if double_single else 1
+        for mark in _QUOTE_MARK.finditer(text, p_start, p_end):
+            kind = _mark_kind(mark.group(0))
+            if open_at is None and kind in ("open", "toggle"):
+                open_at = mark.end()
+            elif open_at is not None and kind in ("close", "toggle"):
+                spans.append((open_at, mark.start()))
+                open_at = None
         if open_at is not None:
             spans.append((open_at, p_end))
     return [trim_span(text, s, e) for s, e in spans if text[s:e].strip()]
+
+
+_QUOTE_MARK = re.compile("''|``|[\"" + OPENING_MARKS + CLOSING_MARKS + "]")
+
+
+def _mark_kind(mark: str) -> Literal["open", "close", "toggle"]:
+    if mark == "``" or mark in OPENING_MARKS:
+        return "open"
+    if mark in CLOSING_MARKS:
+        return "close"
+    return "toggle"
 
 
 def trim_span(text: str, start: int, end: int, *, drop_final_period: bool = False) -> tuple[int, int]:
@@ -190,6 +216,9 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
 def _subject_of(verb: Token) -> Token | None:
     for child in verb.children:
         if child.dep_ in ("nsubj", "nsubjpass"):
+            # "Ann Lee, who said ...": the relative pronoun stands for the noun the clause modifies.
+            if child.tag_ in ("WP", "WDT") and verb.dep_ == "relcl":
+                return verb.head
             return child
     # "X said and added that ...": the conjunct shares the first verb's subject.
     if verb.dep_ == "conj":
@@ -247,12 +276,57 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
                     return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
             if child.dep_ == "dobj":
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    if (mined := _mined_frame_content(verb)) is not None:
+        return mined
     # "A will B, he said.": the verb trails the clause it reports.
     # The attribution must be set off by punctuation ('..., he said'), not be a clause of its own.
     if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and verb.left_edge.i > sent.start and (verb.left_edge.nbor(-1).is_punct or verb.left_edge.nbor(-1).is_quote):
         end_tok = verb.left_edge
         return sent.start_char, end_tok.idx
+    # "The plan, she said, will fail.": an attribution set off by commas inside the clause it reports
+    # (the whole sentence; the attribution itself is cut out by `_around_attribution`).
+    if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i:
+        words = [t for t in verb.subtree if not t.is_punct]
+        if words[0].i > sent.start and words[0].nbor(-1).is_punct:
+            return sent.start_char, sent.end_char
     return None
+
+
+def _mined_frame_content(verb: Token) -> tuple[int, int] | None:
+    """The content by the verb's mined frames: its object, open complement or prepositional object."""
+    frames = reporting_verb_frames().get(verb.lemma_.lower(), frozenset())
+    for child in verb.children:
+        if child.i < verb.i:
+            continue
+        if child.dep_ in ("dobj", "xcomp") and child.dep_ in frames and not _names_no_content(child):
+            return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+        if child.dep_ == "prep" and f"prep:{child.lower_}" in frames:
+            objs = [c for c in child.children if c.dep_ in ("pobj", "pcomp")]
+            if objs:
+                return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
+    return None
+
+
+def _names_no_content(child: Token) -> bool:
+    """An object that is a person ("quoted a spokesman", "praised Ann Lee") or a speech act with no content
+    of its own ("declined to comment", "refused to answer") reports nothing."""
+    if child.dep_ == "xcomp":
+        return child.lemma_.lower() in SPEECH_VERBS
+    return child.lemma_.lower() in PERSON_ROLE_NOUNS or child.lower_ in PRONOUNS or child.ent_type_ == "PERSON"
+
+
+def _around_attribution(verb: Token, subject: Token | None, content: tuple[int, int]) -> list[tuple[int, int]]:
+    """A content span that holds its own attribution ("The plan, she said, will fail") is cut around it."""
+    start, end = content
+    if not start <= verb.idx < end:
+        return [content]
+    first = min(verb.i, subject.left_edge.i if subject is not None else verb.i)
+    doc = verb.doc
+    last = verb.i
+    while last + 1 < len(doc) and doc[last + 1].dep_ in ("advmod", "npadvmod", "prt") and doc[last + 1].head == verb:
+        last += 1
+    pieces = [(start, doc[first].idx), (doc[last].idx + len(doc[last].text), end)]
+    return [p for p in pieces if p[1] > p[0]]
 
 
 def _according_to(sent: SpacySpan) -> list[tuple[Token, tuple[int, int]]]:
@@ -321,7 +395,8 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
                         content = (prev[0].start, prev[-1].end)
             if content is None:
                 continue
-            add(content[0], content[1], "indirect", sentence.index, verb.text, cue)
+            for start, end in _around_attribution(verb, subject, content):
+                add(start, end, "indirect", sentence.index, verb.text, cue)
         for obj, content in _according_to(span):
             source = _source_of(obj, span)
             cue = speaker_cue_for(source, span)

@@ -55,7 +55,8 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
         org = inventory.org_for_mention(cue.text, cue.start)
         if org is not None:
             return RuleSpeaker(org, "certain")
-        return RuleSpeaker(None, "unknown")
+        named = person_from_cue(cue) if cue.kind == "name" else None
+        return RuleSpeaker(named, "certain" if named else "unknown")
     if cue.kind == "description":
         source = resolve_description(cue, inventory, text, previous)
         return RuleSpeaker(source, "guess" if source is not None else "unknown")
@@ -63,6 +64,31 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
     if cue.text.lower() in ("he", "she", "i"):
         return RuleSpeaker(_nearest_person_before(inventory, cue.start) or previous, "guess")
     return RuleSpeaker(previous, "guess")
+
+
+def person_from_cue(cue: SpeakerCue) -> Person | None:
+    """A person the inventory does not hold (a surname-only or untagged name): the name as the cue writes it.
+
+    "Sen. Okafor" -> "Okafor". Only name-shaped cues qualify: capitalised words, at most five of them,
+    with lower-case name particles ("de", "van") allowed.
+    """
+    bare = _TITLES.sub("", cue.text.strip())
+    bare = re.sub(r"['\u2019]s?$", "", bare).strip(" ,.")
+    words = bare.split()
+    if not 1 <= len(words) <= 5 or not words[0][:1].isupper():
+        return None
+    if any(not w[:1].isupper() and w.lower() not in _NAME_PARTICLES for w in words):
+        return None
+    return Person(key=f"C{cue.start}", name=bare, mentions=[(cue.start, cue.end)])
+
+
+# Titles written before a name ("Sen.", "Gov.", "Mrs."); stripped from a name the inventory does not hold.
+_TITLES = re.compile(
+    r"^(?:(?:mr|mrs|ms|dr|prof|sir|dame|president|premier|vice|prime|minister|chairman|chairwoman|ceo|chancellor|secretary"
+    r"|general|governor|senator|sen|sens|gov|reps?|mayor|director|gen|lt|col|capt|sgt|rev|judge|justice|speaker|rabbi)\.?\s+)+",
+    re.I,
+)
+_NAME_PARTICLES = frozenset("de da del della di du van von der den la le al el bin ibn st. jr. sr. ii iii".split())
 
 
 def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previous: Person | Org | None) -> Person | Org | None:

@@ -1,0 +1,63 @@
+"""Reporting cues beyond "said": typewriter quote marks, mined verb frames, parenthetical attributions,
+relative clauses and speakers the name inventory does not hold. Synthetic sentences only."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.candidates import REPORTING_VERBS_FILE, quoted_spans, reporting_verb_frames
+from tests.test_candidates import attributed, speaker_of
+
+
+def test_lexisnexis_two_apostrophe_marks_delimit_quotes() -> None:
+    text = "''We will not back down,'' she said. ''The vote is next week.'' Then ``a new era'' began."
+    spans = [text[s:e] for s, e in quoted_spans(text, [(0, len(text))])]
+    assert spans == ["We will not back down", "The vote is next week.", "a new era"]
+
+
+def test_two_apostrophe_quote_is_a_direct_quote_of_the_named_speaker() -> None:
+    text = "''Prices will keep rising through the winter,'' said Marta Olsen, an economist at Fjord Bank."
+    assert ("direct", "Prices will keep rising through the winter", "Marta Olsen") in attributed(text)
+
+
+def test_surname_only_speaker_outside_the_inventory_is_named_as_written() -> None:
+    text = "Sen. Okafor said the committee would vote on the bill before the recess."
+    assert speaker_of(text, "committee would vote") == "Okafor"
+
+
+def test_parenthetical_attribution_is_cut_out_of_the_reported_clause() -> None:
+    text = "Dana Whitfield spoke in Denver. The new rules, she said, will take effect in the spring."
+    quotes = [q for _, q, _ in attributed(text)]
+    assert "will take effect in the spring" in quotes
+    assert not any("she said" in q for q in quotes)
+
+
+def test_relative_clause_speaker_is_the_noun_it_modifies() -> None:
+    text = "Tomas Berg, who said the merger would cut costs, left the company in May."
+    assert speaker_of(text, "merger would cut costs") == "Tomas Berg"
+
+
+def test_mined_prepositional_frame_reports_the_object() -> None:
+    text = "Governor Ellen Marsh called for an independent review of the state pension fund."
+    assert ("indirect", "an independent review of the state pension fund", "Ellen Marsh") in attributed(text)
+
+
+def test_refusal_to_comment_is_not_reported_content() -> None:
+    text = "A spokesman for Acme Corp declined to comment on the lawsuit filed last week."
+    assert attributed(text) == []
+
+
+def test_quoted_person_is_not_reported_content() -> None:
+    text = "The newspaper quoted a senior government official on Tuesday."
+    assert attributed(text) == []
+
+
+def test_lexicon_states_its_source_and_keeps_only_frequent_precise_cues() -> None:
+    data = json.loads(REPORTING_VERBS_FILE.read_text(encoding="utf-8"))
+    assert "PolNeAR train" in data["source"]
+    low = data["thresholds"]
+    for entry in data["verbs"].values():
+        assert entry["cue"] >= low["min_cue"] and entry["precision"] >= low["min_precision"]
+    frames = reporting_verb_frames()
+    assert "ccomp" in frames["say"]
+    assert all("ccomp" in f for f in frames.values())
