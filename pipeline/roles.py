@@ -249,7 +249,15 @@ def _title_before(ctx: _Context, name_start: int, entity_start: int) -> Descript
         if not opening or not _has_title(ctx, left, right - 1):
             return None
         return _describe(ctx, left, right - 1)
-    left = _walk_back(ctx, right, sentence_start)
+    # The title next to the name ("heir apparent to President Ann Lee": "President"), else one reached
+    # through prepositions when it is a formal title ("Secretary of State") or names a body
+    # ("representative to the Example Union's committee").
+    left = _walk_back(ctx, right, sentence_start, through_prepositions=False)
+    if not _has_title(ctx, left, right):
+        wide = _walk_back(ctx, right, sentence_start)
+        head = next((i for i in range(wide, right) if _is_title_word(ctx.doc[i])), None)
+        if head is not None and (ctx.doc[head].text[0].isupper() or any(h.org for h in _org_hits(ctx, wide, right))):
+            left = wide
     if left >= right:
         return None
     description = _describe(ctx, left, right)
@@ -261,13 +269,15 @@ def _title_before(ctx: _Context, name_start: int, entity_start: int) -> Descript
     return description
 
 
-def _walk_back(ctx: _Context, right: int, limit: int) -> int:
+def _walk_back(ctx: _Context, right: int, limit: int, *, through_prepositions: bool = True) -> int:
     """Leftmost token of the noun phrase that ends right before token `right`."""
     doc = ctx.doc
     i = right - 1
     left = right
     while i >= limit and right - i <= 25:
         tok = doc[i]
+        if tok.pos_ == "ADP" and not through_prepositions:
+            break
         if i in ctx.person_tokens and not (i + 1 < len(doc) and doc[i + 1].tag_ == "POS"):
             break
         if tok.pos_ == "DET":
@@ -572,8 +582,10 @@ def _org_hits(ctx: _Context, start: int, end: int) -> list[_Hit]:
     for ent in ctx.seg.entities:
         if ent.label == "ORG" and lo <= ent.start and ent.end <= hi:
             org = ctx.find_org(ent.text, ent.start)
-            if org is not None:
+            if org is not None and (_names(org, ent.text) or _refers_back(text, ent.start, ent.end)):
                 found.append((ent.start, ent.end, org))
+    # A one-word short form ("House" for "White House") counts only where it refers back ("the House's").
+    found = [(s, e, o) for s, e, o in found if not _bare_short_form(o, text[s:e]) or _refers_back(text, s, e)]
     found += _back_references(ctx, lo, hi)
     hits: list[_Hit] = []
     for s, e, org in sorted({(s, e, id(o)): (s, e, o) for s, e, o in found if lo <= s < e <= hi}.values(), key=lambda x: (-(x[1] - x[0]), x[0])):
@@ -593,6 +605,22 @@ def _org_hits(ctx: _Context, start: int, end: int) -> list[_Hit]:
         if word in PARTY_LABELS and doc[i].text[0].isupper() and not any(h.start <= i < h.end for h in hits):
             hits.append(_Hit(i, i + 1, party=word))
     return sorted(hits, key=lambda h: h.start)
+
+
+def _names(org: Org, text: str) -> bool:
+    """Whether `text` is one of the organisation's names (or an acronym of it)."""
+    key = normalise_name(re.sub(r"^(?:the|a|an)\s+|['’]s?$", "", text.strip(), flags=re.I))
+    return key in {normalise_name(n) for n in (org.name, *org.aliases)} or bool(re.fullmatch(r"[A-Z&]{2,8}", text.strip()))
+
+
+def _bare_short_form(org: Org, written: str) -> bool:
+    words = written.split()
+    return len(words) == 1 and not re.fullmatch(r"[A-Z&]{2,8}", written) and len(org.name.split()) > 1
+
+
+def _refers_back(text: str, start: int, end: int) -> bool:
+    """A short form that refers back ("the Commission's", "the Authority"), not a modifier ("House Speaker")."""
+    return bool(re.search(r"\bthe\s+$", text[max(0, start - 4) : start], re.I) or re.match(r"['’]", text[end : end + 1]) or text[start:end].lower().startswith("the "))
 
 
 def _back_references(ctx: _Context, lo: int, hi: int) -> list[tuple[int, int, Org]]:
