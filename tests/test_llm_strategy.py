@@ -196,3 +196,16 @@ def test_strategy_from_environment_and_bad_values(monkeypatch) -> None:
         resolve_strategy("magic")
     with pytest.raises(ValueError, match="conflicts"):
         resolve_strategy("llm", rules_only=True)
+
+
+def test_compact_answers_of_slow_local_models_are_grounded_from_their_anchors() -> None:
+    require_eval_dev()
+    articles, _ = read_articles(EVAL_DEV / "articles")
+    gold = load_gold(EVAL_DEV / "gold")
+    article = articles[2]
+    with OracleServer([(article.text, gold[article.source_file])], noise=False) as server:
+        [record] = _extract([article], server, backend="embedded-llama.cpp")
+        assert all("topics" in json.dumps(body.get("tools")) for body in server.requests)
+    [scores] = [a for a in evaluate([json.loads(record.model_dump_json())], EVAL_DEV / "gold").articles if a.source_file == article.source_file]
+    assert scores.quote_speaker.f1 >= 0.9, scores.quote_speaker
+    assert all(record.article.text[q.span.start : q.span.end] == q.text for q in record.quotes)

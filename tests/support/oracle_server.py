@@ -18,6 +18,9 @@ model would get them wrong:
 * **an invalid answer once per article** (a CAP code outside the codebook), which
   instructor must re-ask.
 
+Requests for the compact shape (slow local models: quotes by first and last
+words, organisation names, bare codes) get the same items in that shape.
+
 What it invented is listed in `invented` (article index, kind, text) so a test
 can check that none of it reached a record. Gold is read, never hard-coded:
 the server knows nothing about any particular article.
@@ -104,7 +107,20 @@ class OracleServer(FakeOpenAI):
             "organisations": self._organisations(article, gold, chunk),
             "policy_areas": [{"code": a["code"], "evidence": self._first_sentence(chunk)} for a in gold.get("policy_areas", [])][:3],
         }
-        return answer
+        return self._compact(answer) if "topics" in json.dumps(_request_schema(body)[0]) else answer
+
+    @staticmethod
+    def _compact(answer: dict) -> dict:
+        """The compact shape slow local models are asked for: quotes by first/last 4 words, names, codes."""
+        def anchors(text: str) -> tuple[str, str]:
+            words = text.replace(" ... ", " ").split()
+            return " ".join(words[:4]), " ".join(words[-4:])
+
+        return {
+            "quotes": [dict(zip(("start", "end"), anchors(q["text"]), strict=True), speaker=q["speaker"], type=q["type"]) for q in answer["quotes"]],
+            "organisations": [o["name"] for o in answer["organisations"]],
+            "topics": [a["code"] for a in answer["policy_areas"]],
+        }
 
     def _first_sentence(self, chunk: str) -> str:
         return re.split(r"(?<=[.!?])\s", chunk.strip(), maxsplit=1)[0]
