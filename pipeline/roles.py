@@ -64,7 +64,7 @@ TITLE_WORDS = frozenset(
     teacher student worker employee farmer investor banker trader broker entrepreneur accountant auditor
     pastor priest bishop archbishop rabbi imam cardinal
     historian author writer coach quarterback player striker goalkeeper comedian actor actress singer musician artist
-    filmmaker producer host presenter businessman businesswoman billionaire philanthropist tycoon magnate
+    filmmaker producer host presenter curator chef pilot driver nurse midwife paramedic firefighter businessman businesswoman billionaire philanthropist tycoon magnate
     gov sen rep gen lt col capt sgt adm cmdr supt amb atty ag dg operative official staffer volunteer
     president-designate minister-designate representative delegate negotiator regulator supervisor controller
     """.split()
@@ -105,6 +105,12 @@ PARTY_ABBREVIATION = re.compile(r"\s*[,(]\s*([DRI])\s*[-–]\s*[A-Z][A-Za-z.]*(?
 OFFICE_BODIES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(premier|prime minister)\b", re.I), re.compile(r"\b(cabinet|state council|council of ministers)\b", re.I)),
 ]
+
+# Ministers' and secretaries' portfolios: part of a title ("Agriculture Secretary", "Secretary of State").
+PORTFOLIOS = frozenset(
+    "state defence defense agriculture health housing education commerce energy labor labour transportation transport "
+    "treasury justice interior finance trade environment foreign home culture tourism industry economy".split()
+)
 
 # Lower-case nouns that refer back to an organisation ("the commission's", "at the company").
 BACK_REFERENCE_HEADS = frozenset(
@@ -453,7 +459,7 @@ def _describe(ctx: _Context, start: int, end: int) -> Description:
     """Role, organisation and party named by the tokens [start, end)."""
     doc = ctx.doc
     # "Lee's former top adviser": what belongs to a person's possessive is not this person's.
-    owned = [i + 1 for i in range(start, end - 1) if i in ctx.person_tokens and doc[i + 1].tag_ == "POS"]
+    owned = [i + 1 for i in range(start, end - 1) if (i in ctx.person_tokens or _is_title_word(doc[i])) and doc[i + 1].tag_ == "POS"]
     if owned:
         start = owned[-1] + 1
     hits = _org_hits(ctx, start, end)
@@ -584,8 +590,9 @@ def _org_hits(ctx: _Context, start: int, end: int) -> list[_Hit]:
             org = ctx.find_org(ent.text, ent.start)
             if org is not None and (_names(org, ent.text) or _refers_back(text, ent.start, ent.end)):
                 found.append((ent.start, ent.end, org))
-    # A one-word short form ("House" for "White House") counts only where it refers back ("the House's").
-    found = [(s, e, o) for s, e, o in found if not _bare_short_form(o, text[s:e]) or _refers_back(text, s, e)]
+    # A one-word short form ("House" for "White House") counts only where it refers back ("the House's");
+    # a portfolio is part of a title ("Agriculture Secretary", "Secretary of State"), not a body.
+    found = [(s, e, o) for s, e, o in found if (not _bare_short_form(o, text[s:e]) or _refers_back(text, s, e)) and not _portfolio(ctx, s, e)]
     found += _back_references(ctx, lo, hi)
     hits: list[_Hit] = []
     for s, e, org in sorted({(s, e, id(o)): (s, e, o) for s, e, o in found if lo <= s < e <= hi}.values(), key=lambda x: (-(x[1] - x[0]), x[0])):
@@ -602,7 +609,8 @@ def _org_hits(ctx: _Context, start: int, end: int) -> list[_Hit]:
         hits.append(_Hit(first, last, org=org))
     for i in range(start, end):
         word = doc[i].lower_
-        if word in PARTY_LABELS and doc[i].text[0].isupper() and not any(h.start <= i < h.end for h in hits):
+        # "a supporter of Republican Ann Lee": the label is the next person's.
+        if word in PARTY_LABELS and doc[i].text[0].isupper() and not any(h.start <= i < h.end for h in hits) and i + 1 not in ctx.person_tokens:
             hits.append(_Hit(i, i + 1, party=word))
     return sorted(hits, key=lambda h: h.start)
 
@@ -611,6 +619,16 @@ def _names(org: Org, text: str) -> bool:
     """Whether `text` is one of the organisation's names (or an acronym of it)."""
     key = normalise_name(re.sub(r"^(?:the|a|an)\s+|['’]s?$", "", text.strip(), flags=re.I))
     return key in {normalise_name(n) for n in (org.name, *org.aliases)} or bool(re.fullmatch(r"[A-Z&]{2,8}", text.strip()))
+
+
+def _portfolio(ctx: _Context, start: int, end: int) -> bool:
+    span = ctx.doc.char_span(start, end, alignment_mode="expand")
+    if span is None or len(span) != 1 or span[0].lower_ not in PORTFOLIOS:
+        return False
+    i = span.start
+    before = ctx.doc[i - 2 : i]
+    after = ctx.doc[i + 1 : i + 2]
+    return any(_is_title_word(t) for t in after) or (len(before) == 2 and before[1].lower_ == "of" and _is_title_word(before[0]))
 
 
 def _bare_short_form(org: Org, written: str) -> bool:

@@ -126,6 +126,31 @@ CASES: list[tuple[str, str, str, str | None, str | None]] = [
         "Li Fen", "Mayor", None,
     ),
     (
+        "a portfolio is part of the title, not a body",
+        "Health Secretary Nia Rowe said waiting lists were falling. The Department of Transport disagreed.",
+        "Nia Rowe", "Health Secretary", None,
+    ),
+    (
+        "a title owned by another title's possessive is not this person's",
+        "The senator's chief of staff and former press secretary, Lucy Dane, said the vote was close.",
+        "Lucy Dane", "chief of staff and former press secretary", None,
+    ),
+    (
+        "a party label of another person",
+        "Laura Bennett, 41, a supporter of Republican Hal Grant, said she would vote early.",
+        "Laura Bennett", None, None,
+    ),
+    (
+        "a short form used as a modifier is not the body",
+        "The Greenfield Museum opened on Friday. Museum curator Ola Berg said the building was new.",
+        "Ola Berg", "Museum curator", None,
+    ),
+    (
+        "a short form that refers back is the body",
+        "The Harlow Transit Authority raised fares. The Authority's chief engineer, Ben Kray, said repairs were due.",
+        "Ben Kray", "chief engineer", "Harlow Transit Authority",
+    ),
+    (
         "a premier is tied to the body the article calls the cabinet",
         "The Federal Council, the country's cabinet, met on Monday. Premier Ida Berg said taxes would not rise.",
         "Ida Berg", "Premier", "Federal Council",
