@@ -489,9 +489,9 @@ def _role_tokens(ctx: _Context, start: int, head: int, end: int, in_hit: dict[in
     doc = ctx.doc
     # Modifiers before the head: "Farm Minister", "former governor" (places, ages and parties dropped).
     left = head
-    while left - 1 >= start and (left - 1) not in in_hit and _is_modifier(doc[left - 1]):
+    while left - 1 >= start and ((left - 1) in in_hit and in_hit[left - 1].org is not None or _is_modifier(doc[left - 1])):
         left -= 1
-    kept = [i for i in range(left, head) if not _is_dropped(doc[i])]
+    kept = [i for i in range(left, head) if not _is_dropped(doc[i]) and i not in in_hit]
     # The title itself: "vice-president and chief technology officer".
     i = head
     core_end = head + 1
