@@ -89,6 +89,25 @@ def register_secret(value: str) -> None:
     if value and len(value) >= 4:
         with _SECRETS_LOCK:
             _SECRETS.add(value)
+            _redact_log_records()
+
+
+def _redact_log_records() -> None:
+    """Every log record made from now on, by any library, has registered credentials removed from its message
+    (e.g. instructor logs a 401 body that quotes the key). Installed once, when the first secret is registered."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacts", False):
+        return
+
+    def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        message = record.getMessage()
+        if (clean := redact(message)) != message:
+            record.msg, record.args = clean, None
+        return record
+
+    redacting.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting)
 
 
 def redact(text: str | None) -> str | None:

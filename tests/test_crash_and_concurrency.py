@@ -139,8 +139,10 @@ def test_two_runs_at_once_on_the_same_folders(slow_fake: FakeOpenAI, tmp_path: P
     for manifest in run_manifests:
         assert manifest["failures"] == []
         assert manifest["records_written"] + manifest["records_cached"] == 20
-    assert sum(m["records_written"] for m in run_manifests) <= 24, "the article locks should stop both runs doing the same work"
-    assert slow_fake.requests_count <= 24 * questions_per_article(slow_fake, inp, tmp_path)
+    # Each article extracted exactly once between the two runs: the article locks, not luck, decide who does it.
+    assert sum(m["records_written"] for m in run_manifests) == 20, "an article was extracted by both runs (or by neither)"
+    requests = slow_fake.requests_count
+    assert requests == 20 * questions_per_article(slow_fake, inp, tmp_path), "the model was asked about an article twice"
     assert audit.manifest is not None and audit.manifest["run_id"] in {m["run_id"] for m in run_manifests}
 
 
@@ -166,5 +168,6 @@ def test_two_runs_in_threads_of_one_process(slow_fake: FakeOpenAI, tmp_path: Pat
 
     assert errors == [] and len(manifests) == 2
     assert all(m["failures"] == [] for m in manifests)
-    assert sum(m["records_written"] for m in manifests) <= 14
+    assert sum(m["records_written"] for m in manifests) == 12, "an article was extracted by both runs (or by neither)"
+    assert slow_fake.requests_count == 12 * questions_per_article(slow_fake, inp, tmp_path)
     assert_complete_and_valid(out, names)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -335,30 +334,38 @@ def test_not_in_article_breaks_validation() -> None:
 
 
 def test_fake_serves_concurrently_and_lists_models() -> None:
-    with FakeOpenAI(latency=0.4) as fake:
+    # Concurrency without a clock: the gate answers nothing until all 8 requests are in flight at once
+    # (a server that served one connection at a time would hold the first until the quiet timeout).
+    with FakeOpenAI() as fake:
         assert httpx.get(f"{fake.base_url}/models").json()["data"][0]["id"] == "fake"
         body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "Answer", "parameters": TopicsAnswer.model_json_schema()}}]}
         answers: list[dict] = []
+        fake.hold_until(in_flight=8, quiet_s=30)
 
         def call() -> None:
-            answers.append(httpx.post(f"{fake.base_url}/chat/completions", json=body, timeout=5).json())
+            answers.append(httpx.post(f"{fake.base_url}/chat/completions", json=body, timeout=60).json())
 
         threads = [threading.Thread(target=call) for _ in range(8)]
-        started = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        elapsed = time.monotonic() - started
 
         assert len(answers) == 8 and fake.requests_count == 8
-        assert fake.max_in_flight >= 4, "requests were not served concurrently"
-        assert elapsed < 3.0, f"8 requests of 0.4 s took {elapsed:.2f} s: not concurrent"
+        assert fake.gate_opened == "reached" and fake.max_in_flight == 8, "requests were not served concurrently"
         arguments = answers[0]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
         TopicsAnswer.model_validate_json(arguments)
         assert answers[0]["usage"]["total_tokens"] > 0
 
 
+def test_gate_opens_when_no_more_requests_come() -> None:
+    with FakeOpenAI() as fake:
+        fake.hold_until(in_flight=3, quiet_s=0.2)
+        body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(f"{fake.base_url}/chat/completions", json=body, timeout=30).status_code == 200
+        assert fake.gate_opened == "quiet" and fake.max_in_flight == 1
+
+
 def test_every_fault_kind_is_exercised() -> None:
-    used = {f.kind for f in TRANSPORT} | {"invalid_json", "schema_violation", "not_in_article", "length"} | {f.kind for f, _, _ in PERSISTENT}
+    used = {f.kind for f in TRANSPORT} | {"invalid_json", "schema_violation", "not_in_article", "length"} | {f.kind for f, _, _ in PERSISTENT} | {"400", "401"}  # 400/401: test_secrets
     assert used | {"good"} == set(FAULT_KINDS)

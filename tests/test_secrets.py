@@ -28,18 +28,26 @@ def leaks(text: str) -> list[str]:
 
 def test_key_is_absent_from_every_file_and_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     inp, out = tmp_path / "in", tmp_path / "out"
-    names = write_articles(inp, 4, markers={1: "Marker-One", 2: "Marker-Two", 3: "Marker-Three"})
+    names = write_articles(inp, 6, markers={1: "Marker-One", 2: "Marker-Two", 3: "Marker-Three", 4: "Marker-Four", 5: "Marker-Five"})
     caplog.set_level(logging.DEBUG)  # everything, from every library (openai, httpx, instructor, ours)
     with FakeOpenAI() as fake:
         fake.always("500", match="Marker-One")
         fake.always("schema_violation", match="Marker-Two")
         fake.script([Fault("429", retry_after=0.1), "drop", "invalid_body"], match="Marker-Three")
+        # The usual real leak: an error body that quotes the key the request carried.
+        fake.always(Fault("401", echo_key=True), match="Marker-Four")
+        fake.always(Fault("400", echo_key=True), match="Marker-Five")
         endpoint = fake.endpoint_config(api_key=API_KEY, timeout_s=1.0, transport_retries=2)
 
         manifest = run_batch(RunConfig(inp, out, endpoint=endpoint))
 
-        assert fake.requests_count >= 4
-    assert {f["source_file"] for f in manifest["failures"]} == {names[1], names[2]}
+        assert fake.requests_count >= 6
+        assert {"401", "400"} <= set(fake.served)
+    assert {f["source_file"]: f["reason"][:29] for f in manifest["failures"] if f["source_file"] in (names[4], names[5])} == {
+        names[4]: "endpoint answered HTTP 401 af",
+        names[5]: "endpoint answered HTTP 400 af",
+    }, manifest["failures"]
+    assert {f["source_file"] for f in manifest["failures"]} == {names[1], names[2], names[4], names[5]}
 
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) >= 10
@@ -92,6 +100,15 @@ def test_failure_text_is_redacted_before_it_is_written(tmp_path: Path) -> None:
 
 def test_manifest_endpoint_has_no_credentials() -> None:
     assert safe_url(f"https://user:{API_KEY}@llm.example.com:8443/v1?api_key={API_KEY}") == "https://llm.example.com:8443/v1"
+
+
+@pytest.mark.parametrize("kind", ["400", "401"])
+def test_an_echoing_fault_does_quote_the_key(kind: str) -> None:
+    # What makes the file and log checks above able to fail: the key really is in these answers.
+    with FakeOpenAI() as fake:
+        fake.script([Fault(kind, echo_key=True)])
+        response = httpx.post(f"{fake.base_url}/chat/completions", json={"model": "fake", "messages": []}, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5)
+    assert response.status_code == int(kind) and API_KEY in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("kind", [k for k in FAULT_KINDS if k not in ("hang", "drop")])

@@ -19,26 +19,35 @@ every request gets a good answer::
         server.script(["429", "500", "schema_violation"])       # next three requests
         server.script(["hang"], match="Budget hearing")           # next request whose messages contain this text
         server.always("503", match="Flaky article")              # every such request until clear()
+        server.hold_until(in_flight=4, quiet_s=5.0)              # hold the next requests until 4 are in flight at once
         endpoint = server.endpoint_config(api_key="sk-test-...", timeout_s=1.0)
         ...
         server.requests_count, server.max_in_flight, server.served, server.faults_injected
 
-Fault kinds (`FAULT_KINDS`): "500", "503", "429" (with `Retry-After`), "hang"
+Fault kinds (`FAULT_KINDS`): "400", "401" (`echo_key=True`: the error message
+quotes the API key the request carried, as real servers do), "500", "503", "429" (with `Retry-After`), "hang"
 (no answer for `hang_s` seconds, longer than the client timeout), "drop"
 (connection closed without a response), "invalid_body" (HTTP 200 whose body
 is not JSON), "invalid_json" (tool-call arguments that are not JSON),
 "schema_violation" (JSON of the wrong shape), "length" (truncated arguments,
 `finish_reason: "length"`), "not_in_article" (an option that does not exist:
 an enum value outside the enum, or for free-text fields a sentence that is
-not in the article), and "good". Use `Fault(kind, retry_after=..., hang_s=...)`
+not in the article), and "good". Use `Fault(kind, retry_after=..., hang_s=..., echo_key=...)`
 for parameters.
+
+Requests in flight without timing assumptions: `hold_until(in_flight=K, quiet_s=T)` holds
+every request unanswered until K requests are in flight at once (`gate_opened == "reached"`)
+or no new request has arrived for T seconds (`gate_opened == "quiet"`); then the gate opens
+for good. Holding K+1 shows that a limit of K is reached and never exceeded: with a
+correct limit the gate opens by quiet with exactly K held, with a broken one K+1 arrive.
 
 Standalone, for benchmarks::
 
     python -m tests.support.fake_openai --port 8099 --latency 1.0
 
 The server never logs requests and never echoes request headers (so an API
-key sent to it cannot leak through it).
+key sent to it cannot leak through it), except in a fault built with
+`echo_key=True`, which plays the usual real leak: a 401/400 body quoting the key.
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULT_KINDS = (
+    "400",
+    "401",
     "500",
     "503",
     "429",
@@ -77,11 +88,12 @@ NOT_IN_ARTICLE_TEXT = "The minister announced that the moon is made of cheese."
 @dataclass(frozen=True)
 class Fault:
     """One scripted answer. `retry_after` is for "429" (seconds, sent as `Retry-After`);
-    `hang_s` is for "hang" (default: the server's `hang_s`)."""
+    `hang_s` is for "hang" (default: the server's `hang_s`); `echo_key` for "400" and "401"."""
 
     kind: str
     retry_after: float = 1.0
     hang_s: float | None = None
+    echo_key: bool = False  # "400"/"401": the error message quotes the request's API key
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -256,6 +268,10 @@ class FakeOpenAI:
         self.completion_tokens = completion_tokens
         self._host, self._port = host, port
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified when a request arrives or the gate opens
+        self._gate: tuple[int, float] | None = None  # hold_until(in_flight, quiet_s), until it opens
+        self._last_arrival = 0.0
+        self.gate_opened: str | None = None  # "reached" or "quiet", once the gate has opened
         self._stop = threading.Event()
         self._queue: deque[Fault] = deque()
         self._matched: list[tuple[str, deque[Fault]]] = []
@@ -325,6 +341,12 @@ class FakeOpenAI:
         with self._lock:
             self._always.append((match, as_fault(fault)))
 
+    def hold_until(self, *, in_flight: int, quiet_s: float) -> None:
+        """Hold the next requests unanswered until `in_flight` of them are in flight at once, or no new
+        request has arrived for `quiet_s` seconds; then answer them and every later one as usual."""
+        with self._lock:
+            self._gate, self.gate_opened = (in_flight, quiet_s), None
+
     def clear(self) -> None:
         """Forget every scripted and persistent fault (counters are kept)."""
         with self._lock:
@@ -384,6 +406,22 @@ class FakeOpenAI:
                 del self.requests[:1000], self.request_times[:1000]
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._last_arrival = time.monotonic()
+            self._changed.notify_all()
+
+    def _wait_at_gate(self) -> None:
+        """Block while `hold_until` holds requests (see the module docstring)."""
+        with self._lock:
+            while self._gate is not None and not self._stop.is_set():
+                target, quiet_s = self._gate
+                if self.in_flight >= target:
+                    self._gate, self.gate_opened = None, "reached"
+                elif (left := self._last_arrival + quiet_s - time.monotonic()) <= 0:
+                    self._gate, self.gate_opened = None, "quiet"
+                else:
+                    self._changed.wait(min(left, 0.5))
+                    continue
+                self._changed.notify_all()
 
     def _leave(self) -> None:
         with self._lock:
@@ -456,6 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         fake._enter(body)
         try:
+            fake._wait_at_gate()
             fault = fake._next_fault(_messages_text(body))
             if fake.latency > 0 and fake._stop.wait(fake.latency):
                 self._drop()
@@ -467,6 +506,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict[str, Any], fault: Fault) -> None:
         fake = self.fake
         kind = fault.kind
+        if kind in ("400", "401"):
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ").strip() if fault.echo_key else "sk-...."
+            if kind == "401":
+                self._error(401, f"Incorrect API key provided: {key}. You can find your API key at https://platform.example/keys.", "invalid_request_error")
+            else:
+                self._error(400, f"Invalid request for key {key}: 'messages' could not be processed.", "invalid_request_error")
+            return
         if kind == "500":
             self._error(500, "The server had an error while processing your request.", "server_error")
             return
