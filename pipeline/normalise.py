@@ -60,6 +60,18 @@ def build_inventory(seg: SegmentedArticle) -> Inventory:
     return inventory
 
 
+def _looks_like_a_name(seg: SegmentedArticle, ent: Entity) -> bool:
+    """Not a headline fragment the recogniser took for a name ("Lee Defends Plan", "LEE RESIGNS", "Lee's Plan")."""
+    span = seg.doc.char_span(ent.start, ent.end, alignment_mode="expand")
+    words = ent.text.split()
+    if span is None or re.search(r"\w['’]s\s+\w", ent.text):
+        return False
+    if len(words) > 1 and all(w.isupper() and len(w) > 2 for w in words):
+        return False
+    # A first name can look like a verb ("Will", "Mark"); a later word that is one is a headline's verb.
+    return not any(t.pos_ in ("VERB", "AUX") for t in span[1:])
+
+
 def _people(seg: SegmentedArticle) -> list[Person]:
     people: list[Person] = []
     pending: list[Entity] = []
@@ -67,7 +79,7 @@ def _people(seg: SegmentedArticle) -> list[Person]:
         if ent.label != "PERSON":
             continue
         name = _strip_honorifics(ent.text)
-        if len(name) < 2:
+        if len(name) < 2 or not _looks_like_a_name(seg, ent):
             continue
         if len(name.split()) >= 2 and not any(normalise_name(p.name) == normalise_name(name) for p in people):
             if not any(set(normalise_name(name).split()) < set(normalise_name(p.name).split()) for p in people):
