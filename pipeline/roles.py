@@ -519,7 +519,9 @@ def _role_tokens(ctx: _Context, start: int, head: int, end: int, in_hit: dict[in
             j += 1
         phrase = range(i + 1, j)
         own_org = [k for k in phrase if k in in_hit and not _possessive_after(doc, in_hit[k].end)]
-        if own_org or any(_is_place(doc[k]) or doc[k].ent_type_ in ("DATE", "TIME") for k in phrase if k not in in_hit):
+        # "at Example University" names a workplace even when the recogniser missed it: not part of the role.
+        named_place = tok.lower_ in ("at", "with") and any(doc[k].pos_ == "PROPN" for k in phrase)
+        if own_org or named_place or any(_is_place(doc[k]) or doc[k].ent_type_ in ("DATE", "TIME") for k in phrase if k not in in_hit):
             cut = i
             break
         kept += [k for k in range(i, j) if not (k in in_hit or (doc[k].tag_ == "POS" and k - 1 in in_hit))]
