@@ -187,9 +187,14 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
         return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun")
     start, end = _name_span(subject, sent)
     for ent in sent.ents:
-        if ent.start <= subject.i < ent.end:
+        if ent.start <= subject.i < ent.end and (ent.label_ in ("ORG", "PERSON") or subject.pos_ != "PROPN"):
             return _cue_from_entity(ent)
     if subject.pos_ == "PROPN":
+        # A name the tagger gave another label ("Acme's Jan Novak" as a work of art): its proper-noun run.
+        left = subject
+        while left.i > sent.start and left.nbor(-1).pos_ == "PROPN" and left.nbor(-1).dep_ == "compound" and left.nbor(-1).head == subject:
+            left = left.nbor(-1)
+        start, end = left.idx, subject.idx + len(subject.text)
         return SpeakerCue(text_all[start:end], start, end, "name")
     # "The city's regulator, the Water Board, said": the appositive names the speaker.
     for child in subject.children:
@@ -214,7 +219,8 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
 
 
 def _subject_of(verb: Token) -> Token | None:
-    for child in verb.children:
+    # Of several subjects (a garbled parse of '"..., but they ...," Ann Lee said'), the one nearest the verb.
+    for child in sorted(verb.children, key=lambda c: abs(c.i - verb.i)):
         if child.dep_ in ("nsubj", "nsubjpass"):
             # "Ann Lee, who said ...": the relative pronoun stands for the noun the clause modifies.
             if child.tag_ in ("WP", "WDT") and verb.dep_ == "relcl":
@@ -382,6 +388,8 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         for verb in span:
             if verb.lemma_ not in SPEECH_VERBS or verb.pos_ not in ("VERB", "AUX"):
                 continue
+            if any(q_start <= verb.idx < q_end for q_start, q_end in quotes):
+                continue  # a verb inside quoted words belongs to the quote, not to an attribution of it
             content = _content_span(verb, span)
             subject = _subject_of(verb)
             cue = speaker_cue_for(subject, span) if subject is not None else None

@@ -61,3 +61,16 @@ def test_lexicon_states_its_source_and_keeps_only_frequent_precise_cues() -> Non
     frames = reporting_verb_frames()
     assert "ccomp" in frames["say"]
     assert all("ccomp" in f for f in frames.values())
+
+
+def test_speech_verb_inside_the_quoted_words_does_not_attribute_the_quote() -> None:
+    text = (
+        "Senator Ruth Calder addressed the crowd.\n\n"
+        'She said, "Let me tell you, this bill is the worst idea we have seen in a decade."'
+    )
+    assert speaker_of(text, "worst idea") == "Ruth Calder"
+
+
+def test_nearest_of_two_subjects_is_the_speaker() -> None:
+    text = '"The early votes matter, but they count only a little," campaign manager Rob Vance said.'
+    assert speaker_of(text, "early votes matter") == "Rob Vance"
