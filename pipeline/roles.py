@@ -106,6 +106,8 @@ OFFICE_BODIES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(premier|prime minister)\b", re.I), re.compile(r"\b(cabinet|state council|council of ministers)\b", re.I)),
 ]
 
+HONORIFIC = re.compile(r"(?:Mr|Mrs|Ms|Dr|Prof)\.?")
+
 # Ministers' and secretaries' portfolios: part of a title ("Agriculture Secretary", "Secretary of State").
 PORTFOLIOS = frozenset(
     "state defence defense agriculture health housing education commerce energy labor labour transportation transport "
@@ -491,7 +493,7 @@ def _role_tokens(ctx: _Context, start: int, head: int, end: int, in_hit: dict[in
     left = head
     while left - 1 >= start and ((left - 1) in in_hit and in_hit[left - 1].org is not None or _is_modifier(doc[left - 1])):
         left -= 1
-    kept = [i for i in range(left, head) if not _is_dropped(doc[i]) and i not in in_hit]
+    kept = [i for i in range(left, head) if not _is_dropped(doc[i]) and i not in in_hit and not _place_compound(doc, i)]
     # The title itself: "vice-president and chief technology officer".
     i = head
     core_end = head + 1
@@ -521,6 +523,8 @@ def _role_tokens(ctx: _Context, start: int, head: int, end: int, in_hit: dict[in
         own_org = [k for k in phrase if k in in_hit and not _possessive_after(doc, in_hit[k].end)]
         # "at Example University" names a workplace even when the recogniser missed it: not part of the role.
         named_place = tok.lower_ in ("at", "with") and any(doc[k].pos_ == "PROPN" for k in phrase)
+        # "adviser to Mr. Lee": the person served is not part of the title.
+        named_place = named_place or any(k in ctx.person_tokens or HONORIFIC.fullmatch(doc[k].text) for k in phrase)
         if own_org or named_place or any(_is_place(doc[k]) or doc[k].ent_type_ in ("DATE", "TIME") for k in phrase if k not in in_hit):
             cut = i
             break
@@ -539,7 +543,8 @@ def _join(doc: Doc, indices: list[int]) -> str:
     if not re.search(r"\b[A-Z][a-z]{1,3}\.$", text):  # "Gov." keeps its full stop
         text = text.rstrip(".")
     text = re.sub(r"^(?:the|a|an)\s+", "", text, flags=re.I)
-    return text
+    # Nothing dangles at the end: "adviser to", "director of the".
+    return re.sub(r"(?:\s+(?:to|of|for|with|at|in|on|from|by|the|a|an|and|&|" + HONORIFIC.pattern + r"))+$", "", text, flags=re.I)
 
 
 def _is_title_word(tok: Token) -> bool:
@@ -560,6 +565,11 @@ def _is_modifier(tok: Token) -> bool:
 
 def _is_place(tok: Token) -> bool:
     return tok.ent_type_ in ("GPE", "NORP", "LOC") and tok.lower_ not in PARTY_LABELS
+
+
+def _place_compound(doc: Doc, i: int) -> bool:
+    """'-based' in 'Washington-based': the rest of a place compound goes with the place."""
+    return i >= 2 and doc[i - 1].text == "-" and _is_place(doc[i - 2]) or i >= 1 and doc[i].text == "-" and _is_place(doc[i - 1])
 
 
 def _is_dropped(tok: Token) -> bool:
