@@ -393,6 +393,8 @@ def _appositives(ctx: _Context, comma: int, sentence_end: int) -> list[Descripti
         if end <= start:
             break
         described = _describe(ctx, start, end)
+        if not (described.role or described.party or described.organisation) and any(doc[k].pos_ == "PROPN" for k in range(start, end)):
+            break  # "to Lee, Park, head of ...": another name the recogniser missed; what follows is theirs
         # "Lee, the Example Department, and ...": a bare body after a name is a list, not an affiliation.
         found.append(described if described.role or described.party else None)
         i = end
@@ -491,7 +493,11 @@ def _role_tokens(ctx: _Context, start: int, head: int, end: int, in_hit: dict[in
     doc = ctx.doc
     # Modifiers before the head: "Farm Minister", "former governor" (places, ages and parties dropped).
     left = head
+    capitalised = doc[head].text[0].isupper()
     while left - 1 >= start and ((left - 1) in in_hit and in_hit[left - 1].org is not None or _is_modifier(doc[left - 1])):
+        # "a defeat President Lee believes": a capitalised title takes no lower-case noun before it.
+        if capitalised and doc[left - 1].pos_ in ("NOUN", "PROPN") and doc[left - 1].text[0].islower():
+            break
         left -= 1
     kept = [i for i in range(left, head) if not _is_dropped(doc[i]) and i not in in_hit and not _place_compound(doc, i)]
     # The title itself: "vice-president and chief technology officer".
@@ -523,6 +529,10 @@ def _role_tokens(ctx: _Context, start: int, head: int, end: int, in_hit: dict[in
         own_org = [k for k in phrase if k in in_hit and not _possessive_after(doc, in_hit[k].end)]
         # "at Example University" names a workplace even when the recogniser missed it: not part of the role.
         named_place = tok.lower_ in ("at", "with") and any(doc[k].pos_ == "PROPN" for k in phrase)
+        # "of the Example Conference": a named body, where a portfolio takes no article ("of State").
+        named_place = named_place or (
+            tok.lower_ in ("of", "for") and len(phrase) > 1 and doc[phrase[0]].lower_ == "the" and doc[phrase[1]].pos_ == "PROPN" and phrase[1] not in in_hit
+        )
         # "adviser to Mr. Lee": the person served is not part of the title.
         named_place = named_place or any(k in ctx.person_tokens or HONORIFIC.fullmatch(doc[k].text) for k in phrase)
         if own_org or named_place or any(_is_place(doc[k]) or doc[k].ent_type_ in ("DATE", "TIME") for k in phrase if k not in in_hit):

@@ -151,6 +151,26 @@ CASES: list[tuple[str, str, str, str | None, str | None]] = [
         "Ben Kray", "chief engineer", "Harlow Transit Authority",
     ),
     (
+        "the person served is not part of the role, nothing dangles",
+        "Robert Kimball, a former senior aide to Mr. Harlan, said the talks had stalled.",
+        "Robert Kimball", "former senior aide", None,
+    ),
+    (
+        "a place compound is not part of the role",
+        "Carol Dunning, a Denver-based activist, said the talks had stalled.",
+        "Carol Dunning", "activist", None,
+    ),
+    (
+        "an appositive after a name the recogniser missed belongs to that name",
+        "In a letter to Hillary Brandt, Okonkwo, head of the Lakeside Policy Centre, set out the plan.",
+        "Hillary Brandt", None, None,
+    ),
+    (
+        "a capitalised title takes no lower-case noun before it",
+        "It was a defeat President Ellen Marsh still regrets.",
+        "Ellen Marsh", "President", None,
+    ),
+    (
         "a premier is tied to the body the article calls the cabinet",
         "The Federal Council, the country's cabinet, met on Monday. Premier Ida Berg said taxes would not rise.",
         "Ida Berg", "Premier", "Federal Council",
