@@ -290,7 +290,9 @@ def ask_chunk(llm: StructuredLLM, system: str, *, compact: bool) -> ChunkExtract
     names only and bare codes: fewer tokens to read in the tool schema and far fewer to write.
     """
     if compact:
-        return llm.ask(system, LLM_QUESTION, CompactExtraction, max_tokens=COMPACT_MAX_TOKENS).full()
+        # JSON mode: llama.cpp samples the tool-call grammar of this nested schema at seconds a token.
+        with llm.using_mode("json"):
+            return llm.ask(system, LLM_QUESTION, CompactExtraction, max_tokens=COMPACT_MAX_TOKENS).full()
     return llm.ask(system, LLM_QUESTION, ChunkExtraction, max_tokens=FULL_MAX_TOKENS)
 
 

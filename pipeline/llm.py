@@ -32,9 +32,11 @@ logs, `dataclasses.asdict` and Prefect parameters, and `redact` strips it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -237,15 +239,36 @@ class StructuredLLM:
             max_retries=endpoint.transport_retries,  # backoff + jitter, honours Retry-After
             http_client=self._http,
         )
-        mode = instructor.Mode.JSON if endpoint.mode == "json" else instructor.Mode.TOOLS
-        self._client = instructor.from_openai(raw, mode=mode)
+        self._raw = raw
+        self._clients: dict[str, Any] = {}
+        self._mode = endpoint.mode
         self.meter = UsageMeter()
         self.last_raw_output: str | None = None
         self.last_error: str | None = None
         self._last_failure_in_transport = False  # the last failed attempt got no parseable HTTP answer
-        self._client.on("completion:response", self._on_response)
-        self._client.on("completion:error", self._on_completion_error)
-        self._client.on("parse:error", self._on_parse_error)
+
+    @property
+    def _client(self) -> Any:
+        """The instructor client of the current mode (one per mode, created on first use, same hooks)."""
+        if self._mode not in self._clients:
+            client = instructor.from_openai(self._raw, mode=instructor.Mode.JSON if self._mode == "json" else instructor.Mode.TOOLS)
+            client.on("completion:response", self._on_response)
+            client.on("completion:error", self._on_completion_error)
+            client.on("parse:error", self._on_parse_error)
+            self._clients[self._mode] = client
+        return self._clients[self._mode]
+
+    @contextlib.contextmanager
+    def using_mode(self, mode: str) -> Iterator[None]:
+        """Ask in another instructor mode meanwhile ("json": the model writes JSON freely, validated after).
+
+        For a nested schema whose tool-call grammar llama.cpp samples slowly (seconds a token on 2 cores).
+        """
+        previous, self._mode = self._mode, mode
+        try:
+            yield
+        finally:
+            self._mode = previous
 
     # ---- hooks
 

@@ -29,11 +29,11 @@ def resolve_strategy(requested: str | None, *, rules_only: bool = False, remote:
     `rules_only` (the older `--rules-only` switch) means `rules`; `remote` is True when an endpoint other
     than the embedded model is configured.
     """
-    chosen = (requested or os.environ.get(STRATEGY_ENV) or "").strip().lower()
     if rules_only:
-        if chosen and chosen != "rules":
-            raise ValueError(f"--rules-only conflicts with strategy {chosen!r}")
+        if requested and requested.strip().lower() != "rules":
+            raise ValueError(f"--rules-only conflicts with strategy {requested!r}")
         return "rules"
+    chosen = (requested or os.environ.get(STRATEGY_ENV) or "").strip().lower()
     if not chosen:
         return "llm" if remote else "assist"
     if chosen not in STRATEGIES:

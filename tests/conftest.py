@@ -64,6 +64,13 @@ def require_corpora() -> Path:
     return corpora
 
 
+@pytest.fixture(autouse=True)
+def _assist_strategy_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that point the pipeline at the schema-driven fake server exercise the `assist` questions unless
+    they ask for another strategy (a remote endpoint would otherwise default to `llm`; see tests/test_llm_strategy.py)."""
+    monkeypatch.setenv("NEWS_EXTRACTION_STRATEGY", os.environ.get("NEWS_EXTRACTION_STRATEGY") or "assist")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
