@@ -1,12 +1,13 @@
 """The extraction flow: read the input folder, one task run per article, write the run's outputs.
 
-Thin on purpose: planning, extraction, writing and the manifest are the plain
-functions of `pipeline.run`, `pipeline.process` and `pipeline.write`; this
-module adds only what Prefect is for:
+Thin on purpose: planning, extraction, writing, failure classification and
+the manifest are the plain functions of `pipeline.run` (which calls
+`pipeline.process` and `pipeline.write`); this module adds only what Prefect
+is for:
 
 * one task run per article (`extract-article`), retried with exponential
-  backoff when the LLM endpoint fails transiently (connection errors,
-  timeouts, 429, 5xx) and never for anything else;
+  backoff when `pipeline.run.is_transient` says the endpoint failed
+  transiently (connection errors, timeouts, 429, 5xx), never for anything else;
 * content-addressed caching: the cache key is the article's content hash plus
   model, prompt version and schema version (never a client object), and the
   cached value is the validated record, persisted in Prefect's result storage.
@@ -15,7 +16,7 @@ module adds only what Prefect is for:
   scoped to the flow run, so a new run re-extracts but its retry does not);
 * per-endpoint global concurrency and rate limits on LLM calls
   (`flows.llm_limits`);
-* a table artifact and a markdown summary per run.
+* a table artifact and a markdown summary per run (`flows.artifacts`).
 """
 
 from __future__ import annotations
@@ -23,31 +24,43 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import openai
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import TaskRunContext
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import Field
 
+from flows.artifacts import publish_artifacts
 from flows.llm_limits import NO_LIMITS, GovernedLLM, LlmLimits, configure_limits, endpoint_key, endpoint_slot
 from pipeline.backends.model_store import DEFAULT_MODEL
-from pipeline.extract import PROMPT_VERSION
 from pipeline.ingest import Article
-from pipeline.llm import EndpointConfig, EndpointUnavailable, LLMError, redact
-from pipeline.process import RULES_BACKEND, extract_record
-from pipeline.run import ArticleOutcome, Rerun, RunConfig, finish_run, new_run_id, open_endpoint, plan_run, safe_url
-from pipeline.write import MANIFEST, RECORDS_DIR, TABLES, article_lock, load_record, record_path, write_failure, write_record
-from schemas.records import SCHEMA_VERSION, ArticleRecord, FailureRecord
+from pipeline.llm import EndpointConfig
+from pipeline.process import RULES_BACKEND
+from pipeline.strategy import Strategy, prompt_version
+from pipeline.run import (
+    ArticleFailure,
+    ArticleOutcome,
+    Rerun,
+    RunConfig,
+    extract_and_write,
+    finish_run,
+    is_transient,
+    new_run_id,
+    open_endpoint,
+    outcome_of,
+    plan_run,
+    quarantine,
+    safe_url,
+)
+from pipeline.write import RECORDS_DIR, redact, write_record
+from schemas.records import SCHEMA_VERSION, ArticleRecord
 
 FLOW_NAME = "extract-articles"
 TASK_NAME = "extract-article"
@@ -70,88 +83,26 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def cache_key(article: Article, model: str, scope: str = "") -> str:
-    """Content hash + model + prompt version + schema version (+ flow run, for rerun="all")."""
-    parts = [content_hash(article), model, PROMPT_VERSION, SCHEMA_VERSION, RESULT_FORMAT, scope]
+def cache_key(article: Article, model: str, scope: str = "", strategy: str = "") -> str:
+    """Content hash + model + strategy + its prompt version + schema version (+ flow run, for rerun="all")."""
+    parts = [content_hash(article), model, prompt_version(strategy), SCHEMA_VERSION, RESULT_FORMAT, scope, strategy]
     return "extract-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
 def article_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return cache_key(parameters["article"], parameters["model_label"], parameters.get("cache_scope") or "")
+    return cache_key(parameters["article"], parameters["model_label"], parameters.get("cache_scope") or "", parameters.get("strategy") or "")
 
 
 # --------------------------------------------------------------------------- retries
 
 
-class ArticleExtractionError(RuntimeError):
-    """One article could not be extracted; carries what its failure record needs."""
-
-    stage: str = "extract"
-    attempts: int = 0
-    last_model_output: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-def _error_chain(error: BaseException | None) -> list[BaseException]:
-    chain: list[BaseException] = []
-    while error is not None and all(error is not seen for seen in chain):
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    return chain
-
-
-def is_transient(error: BaseException | None) -> bool:
-    """A failure worth retrying later: the endpoint was unreachable, slow, rate-limited or erroring (5xx).
-
-    Never a bad answer (the model was asked again with the errors already), a spent token
-    budget, or a bug: retrying those would only cost more.
-    """
-    for e in _error_chain(error):
-        if isinstance(e, EndpointUnavailable):  # transport failures that outlasted the client's own retries
-            return True
-        if isinstance(e, openai.APIConnectionError | openai.RateLimitError | openai.InternalServerError):
-            return True  # APITimeoutError is an APIConnectionError
-        if isinstance(e, openai.APIStatusError) and (e.status_code in (408, 409, 429) or e.status_code >= 500):
-            return True
-        if isinstance(e, ConnectionError | TimeoutError):
-            return True
-    return False
-
-
-def failure_stage_reason(error: BaseException) -> tuple[str, str]:
-    """The failure record's stage and one readable, redacted line of why (as `pipeline.run` writes them)."""
-    if isinstance(error, LLMError):
-        stage, reason = error.stage, str(error)
-    elif isinstance(error, ValueError) and "record is not grounded" in str(error):
-        stage, reason = "validate", f"{type(error).__name__}: {error}"
-    else:
-        stage, reason = "extract", f"{type(error).__name__}: {error}"
-    return stage, redact(reason) or type(error).__name__
-
-
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """`retry_condition_fn`: retry only transient endpoint errors, never a bad answer or a bug."""
+    """`retry_condition_fn`: retry only what `pipeline.run.is_transient` calls transient, never a bad answer or a bug."""
     error = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
     return isinstance(error, BaseException) and is_transient(error)
 
 
 # --------------------------------------------------------------------------- the task
-
-
-def reusable_record(output_dir: Path, article: Article, model_label: str) -> ArticleRecord | None:
-    """A record of this article that another run wrote while this one waited for the article's lock."""
-    path = record_path(output_dir, article.id)
-    record = load_record(path)
-    if record is None or record.article.text != article.text:
-        return None
-    p = record.provenance
-    if (p.model, p.prompt_version, p.schema_version) != (model_label, PROMPT_VERSION, SCHEMA_VERSION):
-        return None
-    try:
-        return record if path.stat().st_mtime >= article.read_at else None
-    except OSError:
-        return None
 
 
 @task(
@@ -172,52 +123,23 @@ def extract_article(
     output_dir: str,
     limits: LlmLimits = NO_LIMITS,
     cache_scope: str = "",
+    strategy: Strategy | None = None,
 ) -> dict[str, Any]:
-    """Extract one article and write its record.
+    """Extract one article and write its record (`pipeline.run.extract_and_write`, under the article's lock).
 
     Returns the record as JSON and the article's outcome: the value Prefect persists and caches.
-
-    Like `pipeline.run.process_article`, it holds the article's lock in the output folder, so a
-    concurrent run never extracts the same article twice there: a record written meanwhile is reused.
+    A failure raises `pipeline.run.ArticleFailure`, so Prefect can retry it when it is transient.
     """
-    logger = get_run_logger()
-    out = Path(output_dir)
-    with article_lock(out, article.id):
-        done = reusable_record(out, article, model_label)
-        if done is not None:
-            logger.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
-            return _handed_over({"record": done.model_dump_json(), "outcome": asdict(_outcome(done, "cached"))})
-        logger.info("Extracting %s (%s, %d chars) with %s", article.source_file, article.id, len(article.text), model_label)
-        llm = GovernedLLM(endpoint, limits) if endpoint is not None else None
-        try:
-            with endpoint_slot(limits):
-                record = extract_record(article, llm, model=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND)
-        except Exception as error:
-            stage, reason = failure_stage_reason(error)
-            failure = ArticleExtractionError(reason[:2000])
-            failure.stage = stage
-            if llm is not None:
-                failure.attempts = llm.http_attempts
-                failure.last_model_output = (redact(llm.last_raw_output) or "")[:4000] or None
-                failure.prompt_tokens = llm.meter.usage.prompt_tokens
-                failure.completion_tokens = llm.meter.usage.completion_tokens
-            transient = is_transient(error)
-            logger.warning("Failed %s (%s): %s%s", article.source_file, stage, reason[:500], " - transient, will retry if attempts remain" if transient else "")
-            raise failure from error
-        finally:
-            if llm is not None:
-                llm.close()
-        try:
-            write_record(out, record)
-        except OSError as error:
-            failure = ArticleExtractionError(f"could not write the record: {error}")
-            failure.stage = "write"
-            raise failure from error
-    logger.debug(  # the table artifact has these figures; one INFO line per article keeps logging cheap
-        "Extracted %s: %d quotes, %d organisations, CAP %s in %.2f s",
-        article.source_file, len(record.quotes), len(record.organisations), [a.code for a in record.policy_areas], record.provenance.seconds,
-    )  # fmt: skip
-    return _handed_over({"record": record.model_dump_json(), "outcome": asdict(_outcome(record, "extracted"))})
+    llm = GovernedLLM(endpoint, limits) if endpoint is not None else None
+    try:
+        record, outcome = extract_and_write(
+            article, llm, Path(output_dir), model_label=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND,
+            slot=lambda: endpoint_slot(limits), logger=get_run_logger(), strategy=strategy,
+        )  # fmt: skip
+    finally:
+        if llm is not None:
+            llm.close()
+    return _handed_over({"record": record.model_dump_json(), "outcome": asdict(outcome)})
 
 
 # The value a task run just returned, kept in memory for this process's flow: reading it back from
@@ -243,21 +165,6 @@ def in_shard(key: str, shard: int, shards: int) -> bool:
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % shards == shard
 
 
-def _outcome(record: ArticleRecord, status: str) -> ArticleOutcome:
-    fresh = status == "extracted"
-    return ArticleOutcome(
-        source_file=record.article.source_file,
-        article_id=record.article.id,
-        status=status,  # type: ignore[arg-type]
-        quotes=len(record.quotes),
-        organisations=len(record.organisations),
-        cap_codes=[a.code for a in record.policy_areas],
-        seconds=record.provenance.seconds if fresh else 0.0,
-        prompt_tokens=record.provenance.usage.prompt_tokens if fresh else 0,
-        completion_tokens=record.provenance.usage.completion_tokens if fresh else 0,
-    )
-
-
 def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: Path) -> ArticleOutcome:
     """The finished task's outcome; writes the record of a cache hit, or the failure record."""
     future.wait()  # sets the final state locally; no API round trip
@@ -271,105 +178,15 @@ def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: 
         # Served from Prefect's result storage: the task did not run, so the record is written here.
         record = ArticleRecord.model_validate_json(value["record"])
         write_record(output_dir, record)
-        return _outcome(record, "cached")
+        return outcome_of(record, "cached")
     error = state.result(raise_on_failure=False)
-    if isinstance(error, ArticleExtractionError):
-        stage, reason = error.stage, str(error)
+    if isinstance(error, ArticleFailure):
+        failure = error
     elif isinstance(error, BaseException):
-        stage, reason = failure_stage_reason(error)
+        failure = ArticleFailure.from_error(error)
     else:
-        stage, reason = "extract", redact(state.message or state.name) or "failed"
-    failure = FailureRecord(
-        source_file=article.source_file,
-        article_id=article.id,
-        stage=stage,  # type: ignore[arg-type]
-        reason=reason[:2000],
-        attempts=getattr(error, "attempts", 0),
-        last_model_output=getattr(error, "last_model_output", None),
-        failed_at=datetime.now(UTC).replace(microsecond=0),
-    )
-    try:
-        failure_file: str | None = write_failure(output_dir, failure).relative_to(output_dir).as_posix()
-    except OSError as write_error:  # e.g. a full disk: report it in the manifest, keep the run going
-        get_run_logger().error("Could not write the failure record for %s: %s", article.source_file, write_error)
-        failure_file = None
-    return ArticleOutcome(
-        article.source_file, article.id, "failed", reason=reason[:500],
-        prompt_tokens=getattr(error, "prompt_tokens", 0), completion_tokens=getattr(error, "completion_tokens", 0),
-        stage=stage, attempts=getattr(error, "attempts", 0), failure_file=failure_file,
-    )  # fmt: skip
-
-
-def _artifact_key(*parts: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:100]
-
-
-def publish_artifacts(manifest: dict[str, Any], limits: LlmLimits, *, shard: int, shards: int) -> None:
-    """A table (one row per article) and a markdown summary; keyed per deployment, so each run adds a version."""
-    from prefect.runtime import deployment
-
-    scope = deployment.name or "local"
-    rows = [
-        {
-            "article": a["source_file"],
-            "status": a["status"],
-            "quotes": a["quotes"],
-            "organisations": a["organisations"],
-            "cap_codes": ", ".join(str(c) for c in a["cap_codes"]),
-            "seconds": round(a["seconds"], 2),
-            "tokens": a["prompt_tokens"] + a["completion_tokens"],
-        }
-        for a in manifest["articles"]
-    ]
-    create_table_artifact(
-        table=rows,
-        key=_artifact_key("extraction-articles", scope),
-        description=f"Run {manifest['run_id']}: one row per article (status, quotes, organisations, CAP codes, seconds, tokens).",
-    )
-    create_markdown_artifact(
-        markdown=summary_markdown(manifest, limits, shard=shard, shards=shards),
-        key=_artifact_key("extraction-summary", scope),
-        description=f"Run {manifest['run_id']}: totals, failures, where the records are.",
-    )
-
-
-def summary_markdown(manifest: dict[str, Any], limits: LlmLimits, *, shard: int = 0, shards: int = 1) -> str:
-    out = Path(manifest["output_dir"]).resolve()
-    failures = manifest["failures"]
-    usage = manifest["usage"]
-    lines = [
-        f"# Extraction run `{manifest['run_id']}`",
-        "",
-        "| Run | |",
-        "|---|---|",
-        f"| Input | `{Path(manifest['input_dir']).resolve()}`" + (f" (shard {shard + 1} of {shards})" if shards > 1 else "") + " |",
-        f"| Articles | {manifest['inputs_seen']} seen: **{manifest['records_written']} extracted**, {manifest['records_cached']} up to date or cached, **{len(failures)} failed** |",
-        f"| Model | `{manifest['model']}` ({manifest['backend']}" + (f", `{manifest['endpoint']}`" if manifest.get("endpoint") else "") + ") |",
-        f"| Prompt / schema | `{manifest['prompt_version']}` / `{manifest['schema_version']}` |",
-        f"| Tokens | {usage['prompt_tokens']:,} prompt + {usage['completion_tokens']:,} completion |",
-        f"| Seconds | {manifest['seconds']:.1f} |",
-        f"| LLM limits | {limits.describe()} |",
-        "",
-        "## Failures",
-        "",
-    ]
-    if failures:
-        lines += [
-            f"- `{f['source_file']}`" + (f" ({f['stage']})" if f.get("stage") else "") + f": {str(f['reason']).replace(chr(10), ' ')[:300]}"
-            for f in failures
-        ]
-        lines += ["", f"Failure records (with the model's last output) are in `{out / 'failed'}`."]
-    else:
-        lines.append("None.")
-    lines += [
-        "",
-        "## Where the records are",
-        "",
-        f"- one JSON record per article: `{out / RECORDS_DIR}/<article id>.json`",
-        *[f"- table: `{out / name}` ({manifest['tables'].get(name, 0)} rows)" for name in TABLES],
-        f"- this run's manifest: `{out / 'runs' / (manifest['run_id'] + '.json')}` (latest: `{out / MANIFEST}`)",
-    ]
-    return "\n".join(lines) + "\n"
+        failure = ArticleFailure(redact(state.message or state.name) or "failed")
+    return quarantine(output_dir, article, failure)
 
 
 class ArticleFailures(RuntimeError):
@@ -387,6 +204,7 @@ def extract_articles(
     model: str | None = None,
     embedded_model: str = DEFAULT_MODEL,
     rules_only: bool = False,
+    strategy: Strategy | None = None,
     rerun: Rerun = "missing",
     concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] = 1,
     llm_max_in_flight: Annotated[int | None, Field(ge=1)] = None,
@@ -403,7 +221,8 @@ def extract_articles(
         base_url: OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, OpenAI...). Empty: the embedded local model, or OpenAI if OPENAI_API_KEY is set. The API key is never a parameter: set NEWS_LLM_API_KEY where the flow runs.
         model: Model name at that endpoint (empty: NEWS_LLM_MODEL, else gpt-4o-mini).
         embedded_model: Which embedded model to run when no endpoint is configured.
-        rules_only: Skip the LLM entirely (rule-based baseline, no model calls).
+        rules_only: Skip the LLM entirely (rule-based baseline, no model calls); the same as strategy "rules".
+        strategy: Who extracts. "rules": the rules alone, no model. "assist": the rules extract and the model answers small questions (organisation types, close CAP calls); best for the embedded model. "llm": the model extracts quotes, organisations and policy areas chunk by chunk, and every item is aligned to the text and checked; for capable endpoints. Empty: NEWS_EXTRACTION_STRATEGY where the flow runs, else "llm" with a configured endpoint and "assist" with the embedded model.
         rerun: Re-run policy. "missing" extracts only articles without a current record (same text, model, prompt and schema); "all" re-extracts everything.
         concurrency: Articles processed at the same time by this run, so at most this many LLM requests in flight from it. Keep 1 for the embedded model.
         llm_max_in_flight: Cap on LLM requests in flight to this endpoint across all runs and workers (Prefect global concurrency limit `llm:<endpoint>`; set here it is created or updated). Empty: keep what is configured on the server.
@@ -423,6 +242,7 @@ def extract_articles(
         embedded_model=embedded_model,
         rules_only=rules_only,
         rerun=rerun,
+        strategy=strategy,
     )
     plan = plan_run(config)
     todo = [a for a in plan.todo if in_shard(a.id, shard, shards)]
@@ -445,7 +265,7 @@ def extract_articles(
                 for article in todo:
                     params = {
                         "article": article, "endpoint": endpoint, "model_label": config.model_label,
-                        "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope,
+                        "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope, "strategy": config.strategy,
                     }  # fmt: skip
                     future = runner.submit(extract_article, params)
                     submitted[future.task_run_id] = (future, article)

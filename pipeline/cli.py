@@ -43,7 +43,27 @@ OutputDir = Annotated[Path, typer.Option("--output", "-o", help="Folder for reco
 BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp...). Default: embedded local model, or OpenAI when OPENAI_API_KEY is set.")]
 Model = Annotated[str | None, typer.Option(help="Model name at the endpoint (env NEWS_LLM_MODEL).")]
 EmbeddedModel = Annotated[str, typer.Option(help="Embedded model used when no endpoint is configured.")]
-RulesOnly = Annotated[bool, typer.Option("--rules-only", help="No LLM: the rule-based baseline.")]
+RulesOnly = Annotated[bool, typer.Option("--rules-only", help="No LLM: the rule-based baseline (the same as --strategy rules).")]
+
+
+class StrategyName(str, Enum):
+    rules = "rules"
+    assist = "assist"
+    llm = "llm"
+
+
+StrategyOption = Annotated[
+    StrategyName | None,
+    typer.Option(
+        "--strategy",
+        help="rules: no model; assist: rules + small model questions (default for the embedded model); "
+        "llm: the model extracts, every item grounded (default with --base-url or an API key). Env NEWS_EXTRACTION_STRATEGY.",
+    ),
+]
+
+
+def _value(strategy: StrategyName | None) -> str | None:
+    return strategy.value if strategy is not None else None
 
 
 @app.command()
@@ -54,6 +74,7 @@ def run(
     model: Model = None,
     embedded_model: EmbeddedModel = "qwen2.5-coder-1.5b",
     rules_only: RulesOnly = False,
+    strategy: StrategyOption = None,
     rerun_all: Annotated[bool, typer.Option("--rerun-all", help="Re-extract articles that already have a current record.")] = False,
     engine: Annotated[Engine, typer.Option(help="prefect: run as a Prefect flow (default); plain: the same functions without Prefect, with a progress bar.")] = Engine.prefect,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be processed and why; write nothing.")] = False,
@@ -70,10 +91,10 @@ def run(
     rerun = "all" if rerun_all else "missing"
     if dry_run:
         from pipeline.llm import EndpointConfig
-        from pipeline.review import plan_rows, print_plan
-        from pipeline.run import RunConfig
+        from pipeline.run import RunConfig, plan_rows
+        from pipeline.terminal import print_plan
 
-        rows = plan_rows(RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun))
+        rows = plan_rows(RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun, strategy=_value(strategy)))
         print_plan(rows)
         raise typer.Exit(code=1 if any(r["action"] == "unreadable" for r in rows) else 0)
     if engine is Engine.prefect:
@@ -82,29 +103,20 @@ def run(
 
         manifest = extract_articles(
             input_dir=str(input_dir), output_dir=str(output_dir), base_url=base_url, model=model,
-            embedded_model=embedded_model, rules_only=rules_only, rerun=rerun,
+            embedded_model=embedded_model, rules_only=rules_only, rerun=rerun, strategy=_value(strategy),
         )  # fmt: skip
     else:
         from pipeline.llm import EndpointConfig
-        from pipeline.run import RunConfig, run_batch
+        from pipeline.run import RunConfig, plan_rows, run_batch
+        from pipeline.terminal import progress_reporter
 
-        from pipeline.review import plan_rows, progress_reporter
-
-        config = RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun)
+        config = RunConfig(input_dir, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, rerun, strategy=_value(strategy))
         with progress_reporter(sum(r["action"] == "extract" for r in plan_rows(config))) as on_article:
             manifest = run_batch(config, on_article=on_article)
-    _print_summary(manifest)
+    from pipeline.terminal import print_summary
+
+    print_summary(manifest)
     raise typer.Exit(code=1 if manifest["failures"] else 0)
-
-
-def _print_summary(manifest: dict) -> None:
-    typer.echo(
-        f"{manifest['inputs_seen']} inputs: {manifest['records_written']} extracted, {manifest['records_cached']} up to date, "
-        f"{len(manifest['failures'])} failed ({manifest['seconds']:.1f} s, model {manifest['model']})"
-    )
-    for failure in manifest["failures"]:
-        typer.echo(f"  FAILED {failure['source_file']}: {failure['reason']}", err=True)
-    typer.echo(f"manifest: {Path(manifest['output_dir']) / 'manifest.json'}")
 
 
 @app.command()
@@ -117,6 +129,7 @@ def evaluate(
     model: Model = None,
     embedded_model: EmbeddedModel = "qwen2.5-coder-1.5b",
     rules_only: RulesOnly = False,
+    strategy: StrategyOption = None,
     summary_json: Annotated[Path | None, typer.Option("--json", help="Also write the JSON summary here.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -131,7 +144,7 @@ def evaluate(
         from pipeline.llm import EndpointConfig
         from pipeline.run import RunConfig, run_batch
 
-        config = RunConfig(articles, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, "all")
+        config = RunConfig(articles, output_dir, EndpointConfig.from_env(base_url=base_url, model=model), embedded_model, rules_only, "all", strategy=_value(strategy))
         run_batch(config)
         records = output_dir
     record_dicts = [json.loads(r.model_dump_json()) for r in iter_records(records)]

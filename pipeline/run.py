@@ -25,21 +25,23 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import openai
+
 from pipeline.backends.model_store import DEFAULT_MODEL
-from pipeline.extract import PROMPT_VERSION
 from pipeline.ingest import Article, IngestFailure, read_articles
-from pipeline.llm import EndpointConfig, LLMError, StructuredLLM
+from pipeline.llm import EndpointConfig, EndpointUnavailable, LLMError, StructuredLLM
 from pipeline.paths import confine, links_allowed
 from pipeline.registry import MERGES, ORGANISATIONS, SPEAKERS, update_registry
 from pipeline.review import REVIEW_PAGE, write_review_page
 from pipeline.process import RULES_BACKEND, extract_record
+from pipeline.strategy import Strategy, prompt_version, resolve_strategy
 from pipeline.write import (
     FAILED_DIR,
     LOCKS_DIR,
@@ -80,8 +82,13 @@ class RunConfig:
     # Follow symbolic links in the input folder: an operator's choice only (--follow-links, or
     # NEWS_RECORDS_FOLLOW_LINKS=1 where the worker runs); None reads that environment variable.
     follow_links: bool | None = None
+    # rules, assist or llm (pipeline/strategy.py); None: NEWS_EXTRACTION_STRATEGY, else the endpoint's default.
+    strategy: Strategy | None = None
 
     def __post_init__(self) -> None:
+        strategy = resolve_strategy(self.strategy, rules_only=self.rules_only, remote=self.endpoint is not None)
+        object.__setattr__(self, "strategy", strategy)
+        object.__setattr__(self, "rules_only", strategy == "rules")
         # Folders can come from the Prefect UI: resolve them and keep them inside the allowed roots.
         object.__setattr__(self, "input_dir", confine(self.input_dir, what="input folder"))
         object.__setattr__(self, "output_dir", confine(self.output_dir, what="output folder"))
@@ -112,6 +119,7 @@ class ArticleOutcome:
     stage: str | None = None  # failed outcomes: ingest, extract, validate or write
     attempts: int = 0  # failed outcomes: HTTP attempts made for the article
     failure_file: str | None = None  # failed outcomes: the quarantine record, relative to the output folder
+    model_items: dict | None = None  # llm strategy: model-proposed items kept, merged, dropped (record provenance)
 
 
 @dataclass
@@ -135,20 +143,20 @@ def safe_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _current_record(output_dir: Path, article: Article, model_label: str) -> ArticleRecord | None:
+def _current_record(output_dir: Path, article: Article, model_label: str, strategy: Strategy | None = None) -> ArticleRecord | None:
     record = load_record(record_path(output_dir, article.id))
     if record is None or record.article.text != article.text:
         return None
     p = record.provenance
-    if (p.model, p.prompt_version, p.schema_version) != (model_label, PROMPT_VERSION, SCHEMA_VERSION):
+    if (p.model, p.prompt_version, p.schema_version) != (model_label, prompt_version(strategy or ""), SCHEMA_VERSION):
         return None
-    return record
+    return record if strategy is None or p.strategy == strategy else None
 
 
 def is_current(config: RunConfig, article: Article) -> ArticleOutcome | None:
     """The outcome of a stored record that this run can reuse: same text, model, prompt and schema."""
-    record = _current_record(config.output_dir, article, config.model_label)
-    return _outcome(record, "cached") if record is not None else None
+    record = _current_record(config.output_dir, article, config.model_label, config.strategy)
+    return outcome_of(record, "cached") if record is not None else None
 
 
 def plan_run(config: RunConfig) -> RunPlan:
@@ -165,6 +173,17 @@ def plan_run(config: RunConfig) -> RunPlan:
             todo.append(article)
     log.info("%d articles in %s: %d to extract, %d up to date, %d unreadable", len(articles) + len(failures), config.input_dir, len(todo), len(articles) - len(todo), len(failures))
     return RunPlan(todo=todo, done=done, output_links=output_links)
+
+
+def plan_rows(config: RunConfig) -> list[dict[str, Any]]:
+    """What a run with `config` would do, per input, without writing anything (`--dry-run`)."""
+    articles, failures = read_articles(config.input_dir, follow_links=bool(config.follow_links))
+    rows = []
+    for article in articles:
+        current = config.rerun == "missing" and is_current(config, article) is not None
+        rows.append({"source_file": article.source_file, "article_id": article.id, "chars": len(article.text), "action": "up to date" if current else "extract", "reason": None})
+    rows += [{"source_file": f.source_file, "article_id": None, "chars": None, "action": "unreadable", "reason": f.reason} for f in failures]
+    return sorted(rows, key=lambda r: r["source_file"])
 
 
 def _ingest_failure(config: RunConfig, failure: IngestFailure) -> ArticleOutcome:
@@ -189,7 +208,8 @@ def _quarantine(output_dir: Path, failure: FailureRecord) -> str | None:
     return path.relative_to(output_dir).as_posix()
 
 
-def _outcome(record, status: Status) -> ArticleOutcome:  # noqa: ANN001 - ArticleRecord
+def outcome_of(record: ArticleRecord, status: Status) -> ArticleOutcome:
+    """An extracted or reused record summed up as the run's outcome for its article."""
     return ArticleOutcome(
         source_file=record.article.source_file,
         article_id=record.article.id,
@@ -200,37 +220,163 @@ def _outcome(record, status: Status) -> ArticleOutcome:  # noqa: ANN001 - Articl
         seconds=record.provenance.seconds if status == "extracted" else 0.0,
         prompt_tokens=record.provenance.usage.prompt_tokens if status == "extracted" else 0,
         completion_tokens=record.provenance.usage.completion_tokens if status == "extracted" else 0,
+        model_items=record.provenance.model_items.model_dump() if record.provenance.model_items else None,
     )
 
 
-def process_article(article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str) -> ArticleOutcome:
-    """Extract, validate and write one article; a failure is written, never raised.
+# --------------------------------------------------------------------------- failures: one classifier
 
-    Holds the article's lock while it works. If another run held it, the
-    record that run wrote while we waited is reused instead of redone.
+
+@dataclass(frozen=True)
+class FailureClass:
+    """What an article's exception means: the failure record's stage and reason, and whether to retry."""
+
+    stage: str  # extract, validate or write
+    reason: str  # one readable line, credentials redacted
+    transient: bool  # the endpoint was unreachable, slow, rate-limited or erroring: worth retrying later
+
+
+def _error_chain(error: BaseException | None) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while error is not None and all(error is not seen for seen in chain):
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """A failure worth retrying later: the endpoint was unreachable, slow, rate-limited or erroring (5xx).
+
+    Never a bad answer (the model was asked again with the errors already), a spent token
+    budget, or a bug: retrying those would only cost more. Looks through wrapped causes.
     """
-    output_dir = Path(output_dir)
-    try:
-        with article_lock(output_dir, article.id):
-            done = _current_record(output_dir, article, model_label)
-            if done is not None and _written_after(output_dir, article):
-                log.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
-                return _outcome(done, "cached")
-            return _extract_and_write(article, endpoint, output_dir, model_label=model_label)
-    except OSError as error:  # the lock could not be taken (e.g. a link put in place of .locks/ mid-run)
-        reason = redact(f"could not lock the article in the output folder: {error}") or "lock failed"
-        return ArticleOutcome(article.source_file, article.id, "failed", reason=reason, stage="write")
+    for e in _error_chain(error):
+        if isinstance(e, EndpointUnavailable):  # transport failures that outlasted the client's own retries
+            return True
+        if isinstance(e, openai.APIConnectionError | openai.RateLimitError | openai.InternalServerError):
+            return True  # APITimeoutError is an APIConnectionError
+        if isinstance(e, openai.APIStatusError) and (e.status_code in (408, 409, 429) or e.status_code >= 500):
+            return True
+        if isinstance(e, ConnectionError | TimeoutError):
+            return True
+    return False
 
 
-def describe_failure(error: BaseException, *, stage: str = "extract") -> tuple[str, str]:
-    """The failure record's stage and a readable, redacted reason for an article's exception."""
+def classify_failure(error: BaseException, *, stage: str = "extract") -> FailureClass:
+    """The one place that decides what an article's failure was: stage, readable redacted reason, transient or not.
+
+    `stage` is where it happened as far as the caller knows (extract or write); an LLM error
+    knows its own stage, and a record that failed its grounding check is a `validate` failure.
+    """
+    if isinstance(error, ArticleFailure):
+        return FailureClass(error.stage, str(error), error.transient or is_transient(error))
     if isinstance(error, LLMError):
         stage, reason = error.stage, str(error)
     elif isinstance(error, ValueError) and stage == "extract" and "record is not grounded" in str(error):
         stage, reason = "validate", f"{type(error).__name__}: {error}"
     else:
         reason = f"{type(error).__name__}: {error}"
-    return stage, redact(reason) or type(error).__name__
+    return FailureClass(stage, redact(reason) or type(error).__name__, is_transient(error))
+
+
+def describe_failure(error: BaseException, *, stage: str = "extract") -> tuple[str, str]:
+    """The failure record's stage and a readable, redacted reason for an article's exception."""
+    failure = classify_failure(error, stage=stage)
+    return failure.stage, failure.reason
+
+
+class ArticleFailure(RuntimeError):
+    """One article could not be extracted; carries what its failure record needs (raised from the cause)."""
+
+    stage: str = "extract"
+    transient: bool = False
+    attempts: int = 0
+    last_model_output: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @classmethod
+    def from_error(cls, error: BaseException, llm: StructuredLLM | None = None, *, stage: str = "extract") -> ArticleFailure:
+        kind = classify_failure(error, stage=stage)
+        failure = cls(kind.reason[:2000])
+        failure.stage, failure.transient = kind.stage, kind.transient
+        if llm is not None:
+            failure.attempts = llm.http_attempts
+            failure.last_model_output = (redact(llm.last_raw_output) or "")[:4000] or None
+            failure.prompt_tokens = llm.meter.usage.prompt_tokens
+            failure.completion_tokens = llm.meter.usage.completion_tokens
+        return failure
+
+
+def quarantine(output_dir: Path, article: Article, failure: ArticleFailure) -> ArticleOutcome:
+    """Write the article's failure record to `failed/` and return its failed outcome (never raises)."""
+    record = FailureRecord(
+        source_file=article.source_file, article_id=article.id, stage=failure.stage,  # type: ignore[arg-type]
+        reason=str(failure)[:2000], attempts=failure.attempts, last_model_output=failure.last_model_output, failed_at=_now(),
+    )  # fmt: skip
+    return ArticleOutcome(
+        article.source_file, article.id, "failed", reason=str(failure)[:500], prompt_tokens=failure.prompt_tokens,
+        completion_tokens=failure.completion_tokens, stage=failure.stage, attempts=failure.attempts,
+        failure_file=_quarantine(output_dir, record),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- one article
+
+
+def extract_and_write(
+    article: Article,
+    llm: StructuredLLM | None,
+    output_dir: Path,
+    *,
+    model_label: str,
+    backend: str,
+    slot: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    logger: logging.Logger | logging.LoggerAdapter = log,
+    strategy: Strategy | None = None,
+) -> tuple[ArticleRecord, ArticleOutcome]:
+    """Extract one article and write its record, under the article's lock; raises `ArticleFailure`.
+
+    If another run held the lock and wrote a current record meanwhile, that record is reused
+    (status "cached"). `slot` wraps the extraction (the flow holds an endpoint slot there).
+    """
+    output_dir = Path(output_dir)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(article_lock(output_dir, article.id))
+        except OSError as error:  # e.g. a link put in place of .locks/ mid-run
+            raise ArticleFailure.from_error(OSError(f"could not lock the article in the output folder: {error}"), stage="write") from error
+        done = _current_record(output_dir, article, model_label, strategy)
+        if done is not None and _written_after(output_dir, article):
+            logger.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
+            return done, outcome_of(done, "cached")
+        logger.info("Extracting %s (%s, %d chars) with %s", article.source_file, article.id, len(article.text), model_label)
+        stage = "extract"
+        try:
+            with slot():
+                record = extract_record(article, llm, model=model_label, backend=backend, strategy=strategy)
+            stage = "write"
+            write_record(output_dir, record)
+        except Exception as error:  # noqa: BLE001 - any failure of one article is recorded, the batch goes on
+            failure = ArticleFailure.from_error(error, llm, stage=stage)
+            logger.warning("Failed %s (%s): %s%s", article.source_file, failure.stage, str(failure)[:500], " - transient" if failure.transient else "")
+            raise failure from error
+    logger.info("Wrote %s: %d quotes, %d organisations, CAP %s in %.1f s", article.source_file, len(record.quotes), len(record.organisations), [a.code for a in record.policy_areas], record.provenance.seconds)
+    return record, outcome_of(record, "extracted")
+
+
+def process_article(article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str, strategy: Strategy | None = None) -> ArticleOutcome:
+    """Extract, validate and write one article; a failure is quarantined and returned, never raised."""
+    llm = StructuredLLM(endpoint) if endpoint is not None else None
+    try:
+        backend = endpoint.backend if endpoint else RULES_BACKEND
+        _, outcome = extract_and_write(article, llm, output_dir, model_label=model_label, backend=backend, strategy=strategy)
+        return outcome
+    except ArticleFailure as failure:
+        return quarantine(Path(output_dir), article, failure)
+    finally:
+        if llm is not None:
+            llm.close()
 
 
 def _written_after(output_dir: Path, article: Article) -> bool:
@@ -238,42 +384,6 @@ def _written_after(output_dir: Path, article: Article) -> bool:
         return record_path(output_dir, article.id).stat().st_mtime >= article.read_at
     except OSError:
         return False
-
-
-def _extract_and_write(article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str) -> ArticleOutcome:
-    log.info("Extracting %s (%s, %d chars)", article.source_file, article.id, len(article.text))
-    llm = StructuredLLM(endpoint) if endpoint is not None else None
-    stage = "extract"
-    try:
-        record = extract_record(article, llm, model=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND)
-        stage = "write"
-        write_record(output_dir, record)
-    except Exception as error:  # noqa: BLE001 - any failure of one article is recorded, the batch goes on
-        stage, reason = describe_failure(error, stage=stage)
-        log.warning("Failed %s (%s): %s", article.source_file, stage, reason[:500])
-        usage = llm.meter.usage if llm else TokenUsage()
-        attempts = llm.http_attempts if llm else 0
-        failure_file = _quarantine(
-            output_dir,
-            FailureRecord(
-                source_file=article.source_file,
-                article_id=article.id,
-                stage=stage,
-                reason=reason[:2000],
-                attempts=attempts,
-                last_model_output=redact(llm.last_raw_output)[:4000] if llm and llm.last_raw_output else None,
-                failed_at=_now(),
-            ),
-        )
-        return ArticleOutcome(
-            article.source_file, article.id, "failed", reason=reason[:500], prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, stage=stage, attempts=attempts, failure_file=failure_file,
-        )  # fmt: skip
-    finally:
-        if llm is not None:
-            llm.close()
-    log.info("Wrote %s: %d quotes, %d organisations, CAP %s in %.1f s", article.source_file, len(record.quotes), len(record.organisations), [a.code for a in record.policy_areas], record.provenance.seconds)
-    return _outcome(record, "extracted")
 
 
 @contextlib.contextmanager
@@ -323,7 +433,8 @@ def _manifest(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str,
         "model": config.model_label,
         "backend": RULES_BACKEND if config.rules_only else (endpoint.backend if endpoint else "embedded-llama.cpp"),
         "endpoint": safe_url(endpoint.base_url) if endpoint else None,
-        "prompt_version": PROMPT_VERSION,
+        "strategy": config.strategy,
+        "prompt_version": prompt_version(config.strategy or ""),
         "schema_version": SCHEMA_VERSION,
         "inputs_seen": len(outcomes),
         "records_written": sum(o.status == "extracted" for o in outcomes),
@@ -362,7 +473,7 @@ def run_batch(config: RunConfig, *, on_article: callable | None = None) -> dict:
     if plan.todo:
         with open_endpoint(config) as endpoint:
             for article in plan.todo:
-                outcome = process_article(article, endpoint, config.output_dir, model_label=config.model_label)
+                outcome = process_article(article, endpoint, config.output_dir, model_label=config.model_label, strategy=config.strategy)
                 outcomes.append(outcome)
                 if on_article is not None:
                     on_article(outcome)

@@ -8,6 +8,7 @@ An audit hook records every file the run opens, so "never opened" is checked, no
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import socket
@@ -293,7 +294,8 @@ def test_a_flow_run_with_ui_style_parameters_is_confined(prefect_settings, tmp_p
     opened.clear()
 
     result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(manifest=extract_articles(**parameters)), daemon=True)
+    context = contextvars.copy_context()  # the Prefect settings of `prefect_settings` live in context variables
+    thread = threading.Thread(target=lambda: context.run(lambda: result.update(manifest=extract_articles(**parameters))), daemon=True)
     thread.start()
     thread.join(300)
     assert not thread.is_alive(), "the flow run blocked"
@@ -305,8 +307,8 @@ def test_a_flow_run_with_ui_style_parameters_is_confined(prefect_settings, tmp_p
             assert reasons[name].startswith(start), (name, reasons.get(name))
     assert manifest["records_written"] == 2
     assert [m["entry"] for m in manifest["output_links"]] == ["records"]
+    assert not [p for p in opened if SECRET_NAME in p], "a file outside the input folder was opened"
     assert snapshot(outside) == before
     assert SECRET not in all_output_text(out)
-    assert not [p for p in opened if SECRET_NAME in p]
     with pytest.raises(Exception):  # noqa: B017 - the flow validates its parameters: there is no such option
         extract_articles(**parameters, follow_links=True)

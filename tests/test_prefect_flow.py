@@ -19,10 +19,12 @@ import pytest
 import yaml
 
 from flows import extract_flow, serve
+from pipeline import strategy
 from flows.extract_flow import article_cache_key, cache_key, content_hash, in_shard, is_transient, retry_if_transient
 from flows.llm_limits import endpoint_key, rate_bucket
 from pipeline.ingest import Article
 from pipeline.llm import EndpointConfig, EndpointUnavailable, InvalidAnswer, TokenBudgetExhausted
+from pipeline.run import ArticleFailure
 from tests.conftest import REPO, SERVE_SCRIPT, free_port, quiet_env, start_background, wait_until
 from tests.support import API_KEY, audit_outputs, write_articles
 from tests.support.fake_openai import FakeOpenAI
@@ -45,7 +47,8 @@ def test_cache_key_is_content_hash_model_prompt_and_schema_version(monkeypatch: 
     assert cache_key(_article(source_file="b.txt"), "m1") != key
     assert cache_key(article, "m2") != key
     assert cache_key(article, "m1", "run-123") != key
-    monkeypatch.setattr(extract_flow, "PROMPT_VERSION", "p-next")
+    assert cache_key(article, "m1", strategy="llm") != key
+    monkeypatch.setattr(strategy, "PROMPT_VERSION", "p-next")
     assert cache_key(article, "m1") != key
     monkeypatch.undo()
     monkeypatch.setattr(extract_flow, "SCHEMA_VERSION", "9.9.9")
@@ -77,7 +80,7 @@ def test_only_transient_endpoint_errors_are_retried() -> None:
     permanent = [InvalidAnswer("failed validation"), TokenBudgetExhausted("budget"), ValueError("bug"), _status_error(openai.BadRequestError, 400)]
     for error in transient:
         assert is_transient(error), error
-        wrapped = extract_flow.ArticleExtractionError("x")
+        wrapped = ArticleFailure("x")
         wrapped.__cause__ = error
         assert retry_if_transient(None, None, Failed(data=wrapped)), error
     for error in permanent:

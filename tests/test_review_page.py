@@ -20,18 +20,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.registry import update_registry
-from pipeline.review import (
-    SCRIPT,
-    Annotation,
-    artifact_table,
-    highlight,
-    plan_rows,
-    print_plan,
-    progress_reporter,
-    run_summary_markdown,
-    write_review_page,
-)
-from pipeline.run import ArticleOutcome, RunConfig, run_batch
+from flows.artifacts import artifact_table, summary_markdown
+from pipeline.review import SCRIPT, Annotation, highlight, write_review_page
+from pipeline.run import ArticleOutcome, RunConfig, plan_rows, run_batch
+from pipeline.terminal import print_plan, progress_reporter
 from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,16 +172,80 @@ def test_grounding_status_is_computed_from_the_spans(run: dict, tmp_path: Path) 
     assert "invalid record" in section and "record does not validate" in section
 
 
+class _Elements(HTMLParser):
+    """Every start tag with its attributes (values unescaped), and the text inside <script> elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+HOSTILE_ATTR = '" onmouseover="window.pwned=3" x=\''
+HOSTILE_TAG = "'><script>window.pwned=4</script><img src=x onerror=window.pwned=5>"
+
+
+def test_script_and_quote_marks_in_attribute_positions_are_inert(tmp_path: Path) -> None:
+    """Every place article-derived text reaches an attribute (titles, data-*, href) keeps it a plain value."""
+    from datetime import UTC, datetime
+
+    from schemas.records import ArticleMeta, ArticleRecord, Organisation, Provenance, Quote, Span, Speaker, organisation_id
+
+    org_name = f"Acme{HOSTILE_ATTR} Corp"
+    quote_text = f"<script>window.pwned=1</script>{HOSTILE_TAG}"
+    text = f'"{quote_text}," said Jo Bloggs. {org_name} agreed.'
+    start = text.index(org_name)
+    record = ArticleRecord(
+        article=ArticleMeta(
+            id="art_0123456789abcdef", source_file=f"feed{HOSTILE_ATTR}.txt", title=f"Title{HOSTILE_TAG}",
+            url=f"https://example.org/?q={HOSTILE_ATTR}{HOSTILE_TAG}", text=text,
+        ),
+        quotes=[Quote(
+            text=quote_text, type="direct", span=Span(start=1, end=1 + len(quote_text)), cue=f"said{HOSTILE_ATTR}",
+            speaker=Speaker(name=f"Jo{HOSTILE_ATTR}", role=HOSTILE_TAG, organisation_id=organisation_id(org_name)),
+        )],
+        organisations=[Organisation(id=organisation_id(org_name), name=org_name, mentions=[Span(start=start, end=start + len(org_name))])],
+        provenance=Provenance(model=f"m{HOSTILE_ATTR}", backend="b", prompt_version="p", extracted_at=datetime.now(UTC), seconds=0),
+    )  # fmt: skip
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / f"{record.article.id}.json").write_text(record.model_dump_json())
+    manifest = {
+        "run_id": f"run{HOSTILE_ATTR}", "model": HOSTILE_TAG,
+        "articles": [{"source_file": record.article.source_file, "article_id": record.article.id, "status": "extracted"}],
+        "failures": [{"source_file": f"bad{HOSTILE_ATTR}{HOSTILE_TAG}.txt", "stage": "ingest", "reason": HOSTILE_TAG}],
+    }  # fmt: skip
+    page = write_review_page(tmp_path, manifest).read_text()
+
+    parsed = _Elements()
+    parsed.feed(page)
+    assert [tag for tag, _ in parsed.tags].count("script") == 1 and page.count("<script") == 1, "only the page's own script"
+    assert not [tag for tag, _ in parsed.tags if tag in ("img", "iframe", "object", "embed", "link")]
+    handlers = [(tag, name) for tag, attrs in parsed.tags for name in attrs if name.startswith("on") or name == "x"]
+    assert handlers == [], "an attribute value broke out of its quotes"
+    values = [value or "" for _, attrs in parsed.tags for value in attrs.values()]
+    assert f"feed{HOSTILE_ATTR}.txt" in values, "the source file round-trips as one attribute value"
+    assert any(f"Jo{HOSTILE_ATTR}" in v for v in values), "the speaker's name in a title attribute round-trips"
+    assert any(f"Acme{HOSTILE_ATTR} Corp" in v for v in values)
+    [link] = [attrs for tag, attrs in parsed.tags if tag == "a" and (attrs.get("href") or "").startswith("https://")]
+    assert link["href"] == record.article.url and link["rel"] == "noopener noreferrer nofollow"
+    marks = _Marks()
+    marks.feed(page)
+    assert quote_text in marks.text and HOSTILE_TAG in marks.text, "the text is shown as text"
+
+
 # --------------------------------------------------------------------------- run summaries and terminal helpers
 
 
 def test_run_summary_and_artifact_table(run: dict) -> None:
     rows = artifact_table(run["manifest"])
     assert len(rows) == len(run["manifest"]["articles"])
-    sample = next(r for r in rows if r["file"] == "00_new_productive_forces.txt")
+    sample = next(r for r in rows if r["article"] == "00_new_productive_forces.txt")
     assert sample["quotes"] == len(run["records"]["00_new_productive_forces.txt"]["quotes"]) and sample["status"] == "extracted"
-    text = run_summary_markdown(run["manifest"], run["page"], {"organisations": 3, "organisations_new": 1, "speakers": 2, "speakers_new": 2})
+    text = summary_markdown(run["manifest"])
     assert run["manifest"]["run_id"] in text and "96_report.pdf" in text and str(run["page"]) in text
+    assert f"{run['manifest']['registry']['organisations']} organisations" in text
 
 
 def test_dry_run_plan_writes_nothing(run: dict, tmp_path: Path) -> None:
