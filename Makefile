@@ -1,13 +1,14 @@
 # Two commands do all the set-up on a fresh machine (see README):
 #   make run    install everything, then process seeds/ on the embedded local model
-#   make test   install everything (plus Chromium for browser tests), then run the whole test suite
+#   make test   install everything (plus Chromium for browser tests and PostgreSQL for the
+#               production-mode Prefect server), then run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DO_NOT_TRACK = 1
 export PREFECT_SERVER_ANALYTICS_ENABLED = false
 
-.PHONY: install run test test-fast browser model schemas
+.PHONY: install run test test-fast browser postgres model schemas
 
 install: $(VENV)/.installed
 
@@ -29,7 +30,10 @@ run: model
 browser:
 	bash scripts/install-browser.sh
 
-test: install model browser
+postgres:
+	bash scripts/install-postgres.sh
+
+test: install model browser postgres
 	$(BIN)/pytest
 
 test-fast: install

@@ -22,23 +22,28 @@ The figures replace the "Pipeline overhead (Prefect)" section of BENCHMARKS.md
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SECTION = "## Pipeline overhead (Prefect)"
 TARGET_MS = 25.0
+T = TypeVar("T")
 
 
 def _free_port() -> int:
@@ -47,12 +52,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_prefect_server(home: Path) -> dict[str, str]:
-    """The project's server script on a free port; returns its environment settings."""
-    env = {**os.environ, "NEWS_PREFECT_HOME": str(home), "NEWS_PREFECT_PORT": str(_free_port())}
+def start_prefect_server(home: Path, database: str = "sqlite") -> dict[str, str]:
+    """The project's server script on a free port, on `database` (sqlite | postgres); returns its environment settings."""
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o755)  # PostgreSQL runs as its own user when we are root; it must reach the cluster folder
+    env = {**os.environ, "NEWS_PREFECT_HOME": str(home), "NEWS_PREFECT_PORT": str(_free_port()), "NEWS_PREFECT_DB": database}
     subprocess.run(["bash", str(REPO / "scripts" / "prefect-server.sh"), "start"], env=env, check=True, stdout=subprocess.DEVNULL)
     exported = subprocess.run(["bash", str(REPO / "scripts" / "prefect-server.sh"), "env"], env=env, check=True, capture_output=True, text=True).stdout
-    settings = {"NEWS_PREFECT_HOME": env["NEWS_PREFECT_HOME"], "NEWS_PREFECT_PORT": env["NEWS_PREFECT_PORT"]}
+    settings = {key: env[key] for key in ("NEWS_PREFECT_HOME", "NEWS_PREFECT_PORT", "NEWS_PREFECT_DB")}
     for line in exported.splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         settings[key] = value.strip("'\"")
@@ -154,25 +161,60 @@ def measure_overhead(work: Path, articles: int, warmup: int, repeat: int) -> lis
     return timings
 
 
-def measure_limits(work: Path, articles: int) -> tuple[Timing, Timing]:
-    """The flow with and without the endpoint's global concurrency + rate limits (a smaller set: they are slow)."""
+LIMITED = {"llm_max_in_flight": 4, "llm_requests_per_minute": 1_000_000}
+LIMIT_RUNS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("Prefect flow, `concurrency=1`, no limits configured", {}),
+    ("Prefect flow, `concurrency=1`, endpoint concurrency limit + rate limit", LIMITED),
+)
+
+
+@dataclass
+class LimitsCost:
+    """The flow with and without limits: median run of each, and the median paired difference per article."""
+
+    free: Timing
+    limited: Timing
+    extra_ms: list[float]  # per round: (limited - free) / articles, in ms
+
+    @property
+    def median_extra_ms(self) -> float:
+        return statistics.median(self.extra_ms)
+
+
+def measure_limits(work: Path, articles: int, rounds: int) -> LimitsCost:
+    """The flow with and without the endpoint's global concurrency + rate limits, against this process's server.
+
+    After a warm-up of both (which also creates the limits), each round runs both on fresh output
+    folders, in alternating order; on a machine shared with other work the paired difference of a
+    round is far steadier than the difference of two separate best runs."""
     from tests.support import write_articles
 
-    inbox = work / "limits-articles"
+    inbox, warm = work / "limits-articles", work / "limits-warmup"
     write_articles(inbox, articles, start=20_000)
-    pair = []
-    for label, params in (
-        ("Prefect flow, `concurrency=1`, no limits configured", {}),
-        ("Prefect flow, `concurrency=1`, endpoint concurrency limit + rate limit", {"llm_max_in_flight": 4, "llm_requests_per_minute": 1_000_000}),
-    ):
-        fake = FakeProcess(latency=0.0)
-        try:
-            seconds = time_flow(inbox, work / f"limits-{len(pair)}", fake.base_url, **params)
-        finally:
-            requests, _ = fake.stop()
-        pair.append(Timing(label, articles, seconds, requests))
-        print(f"  {label}: {seconds:.1f} s, {articles / seconds:.1f} articles/s, {requests} LLM requests", file=sys.stderr, flush=True)
-    return pair[0], pair[1]
+    write_articles(warm, 10, start=30_000)
+    fake = FakeProcess(latency=0.0)
+    try:
+        for n, (_, params) in enumerate(LIMIT_RUNS):
+            time_flow(warm, work / f"limits-warm-{n}", fake.base_url, **params)
+    finally:
+        fake.stop()
+    runs: dict[str, list[Timing]] = {label: [] for label, _ in LIMIT_RUNS}
+    for round_ in range(rounds):
+        for label, params in LIMIT_RUNS[:: 1 if round_ % 2 == 0 else -1]:
+            fake = FakeProcess(latency=0.0)
+            try:
+                seconds = time_flow(inbox, work / f"limits-{round_}-{len(runs[label])}-{bool(params)}", fake.base_url, **params)
+            finally:
+                requests, _ = fake.stop()
+            print(f"  {label}: {seconds:.1f} s, {articles / seconds:.1f} articles/s, {requests} LLM requests", file=sys.stderr, flush=True)
+            runs[label].append(Timing(label, articles, seconds, requests))
+    free, limited = (runs[label] for label, _ in LIMIT_RUNS)
+    extra = [(b.seconds - a.seconds) / articles * 1000 for a, b in zip(free, limited, strict=True)]
+
+    def median(timings: list[Timing]) -> Timing:
+        return sorted(timings, key=lambda t: t.seconds)[len(timings) // 2]
+
+    return LimitsCost(median(free), median(limited), extra)
 
 
 def measure_in_flight(work: Path, concurrency: int, latency: float) -> list[tuple[str, int, int, float]]:
@@ -194,69 +236,81 @@ def measure_in_flight(work: Path, concurrency: int, latency: float) -> list[tupl
     return rows
 
 
-def render(timings: list[Timing], limits: tuple[Timing, Timing] | None, in_flight: list[tuple[str, int, int, float]], *, latency: float, command: str) -> str:
+def render(
+    timings: list[Timing],
+    limits: dict[str, LimitsCost],
+    in_flight: list[tuple[str, int, int, float]],
+    *,
+    latency: float,
+    command: str,
+) -> str:
     import prefect
 
-    plain, flow = timings[0], timings[1]
-    overhead = (flow.seconds - plain.seconds) / flow.articles * 1000
-    ratio = flow.seconds / plain.seconds
     lines = [
         SECTION,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, Prefect {prefect.__version__}, against a local Prefect server "
         "(scripts/prefect-server.sh) and a zero-latency fake OpenAI-compatible server on 127.0.0.1 "
-        f"answering valid canned extractions; {plain.articles:,} short articles (about 350 characters, 1-2 LLM questions each); "
-        "each path is run twice on fresh output folders and the faster run counts. Both paths hold the article lock, "
-        "extract with the same `pipeline` functions and write the same records; the flow adds the task runs, their state "
-        "changes and logs sent to the server, the cache lookup and persisted result per article, and the artifacts.",
-        "",
-        "| Path | Seconds | Articles/s | ms per article | LLM requests |",
-        "|---|---:|---:|---:|---:|",
-        *[f"| {t.label} | {t.seconds:.1f} | {t.per_second:.1f} | {t.ms_per_article:.1f} | {t.requests:,} |" for t in timings],
-        "",
-        f"**Prefect overhead: {overhead:.1f} ms per article** (flow vs plain, both one article at a time); "
-        f"ratio {ratio:.2f}x. Target: at most {TARGET_MS:g} ms per article - "
-        f"{'met' if overhead <= TARGET_MS else 'NOT met'}.",
+        "answering valid canned extractions; short articles (about 350 characters, 1-2 LLM questions each).",
     ]
-    if limits is not None:
-        free, limited = limits
-        extra = (limited.seconds - free.seconds) / limited.articles * 1000
-        per_request = (limited.seconds - free.seconds) / max(1, limited.requests) * 1000
+    if timings:
+        plain, flow = timings[0], timings[1]
+        overhead = (flow.seconds - plain.seconds) / flow.articles * 1000
         lines += [
             "",
-            "Per-endpoint global limits (Prefect global concurrency limits, opt-in per endpoint), measured on "
-            f"{limited.articles} of the articles:",
+            f"{plain.articles:,} articles; each path is run twice on fresh output folders and the faster run counts. "
+            "Both paths hold the article lock, extract with the same `pipeline` functions and write the same records; "
+            "the flow adds the task runs, their state changes and logs sent to the server, the cache lookup and "
+            "persisted result per article, and the artifacts. SQLite-backed server.",
             "",
             "| Path | Seconds | Articles/s | ms per article | LLM requests |",
             "|---|---:|---:|---:|---:|",
-            *[f"| {t.label} | {t.seconds:.1f} | {t.per_second:.1f} | {t.ms_per_article:.1f} | {t.requests:,} |" for t in (free, limited)],
+            *[f"| {t.label} | {t.seconds:.1f} | {t.per_second:.1f} | {t.ms_per_article:.1f} | {t.requests:,} |" for t in timings],
             "",
-            f"With limits configured for an endpoint, each article holds one lease-based concurrency slot and each request takes "
-            f"one rate-limit slot from the Prefect server: {extra:.0f} ms more per article ({per_request:.0f} ms per LLM request). "
-            "The round trips themselves take tens of milliseconds (measured alone: about 10 ms to acquire a slot, 50 ms to "
-            "release it); most of the figure is the default SQLite database: slot writes collide with the server's own writes "
-            "of the run's events, the server answers 503 (`database is locked`) and the client retries about 2 s later. A "
-            "PostgreSQL-backed server should avoid those collisions (not measured here). Against a real endpoint, whose answers "
-            "take seconds, the cost is proportionally smaller; with no limits configured no slot is requested at all.",
+            f"**Prefect overhead: {overhead:.1f} ms per article** (flow vs plain, both one article at a time); "
+            f"ratio {flow.seconds / plain.seconds:.2f}x. Target: at most {TARGET_MS:g} ms per article - "
+            f"{'met' if overhead <= TARGET_MS else 'NOT met'}.",
         ]
-    lines += [
-        "",
-        f"Requests in flight against a fake server that takes {latency:g} s per answer (its max-in-flight gauge), "
-        f"{in_flight[0][1] * 3 if in_flight else 0} articles:",
-        "",
-        "| Run | Expected in flight | Measured max in flight | Seconds |",
-        "|---|---:|---:|---:|",
-        *[f"| {label} | {expected} | {measured} | {seconds:.1f} |" for label, expected, measured, seconds in in_flight],
-        "",
-    ]
-    return "\n".join(lines)
+    if limits:
+        lines += [
+            "",
+            "Per-endpoint global limits (Prefect global concurrency limits, opt-in per endpoint: one lease-based "
+            "concurrency slot per article, rate-limit slots a few at a time), by the server's database; "
+            f"{next(iter(limits.values())).free.articles} articles; in each round both runs, in alternating order; the table "
+            "shows the median run of each, the cost is the median of the rounds' paired differences:",
+            "",
+            "| Server database | Path | Seconds | Articles/s | ms per article | LLM requests |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        costs = []
+        for database, cost in limits.items():
+            lines += [f"| {database} | {t.label} | {t.seconds:.1f} | {t.per_second:.1f} | {t.ms_per_article:.1f} | {t.requests:,} |" for t in (cost.free, cost.limited)]
+            rounds = ", ".join(f"{x:.0f}" for x in cost.extra_ms)
+            costs.append(f"{database}: **{cost.median_extra_ms:.0f} ms per article** (rounds: {rounds})")
+        lines += [
+            "",
+            "Cost of the limits: " + "; ".join(costs) + f". Target with PostgreSQL: at most {TARGET_MS:g} ms per article. "
+            "On SQLite, slot writes collide with the server's own writes of the run's events: the server answers 503 "
+            "(`database is locked`) and the client retries. With no limits configured no slot is requested at all.",
+        ]
+    if in_flight:
+        lines += [
+            "",
+            f"Requests in flight against a fake server that takes {latency:g} s per answer (its max-in-flight gauge), "
+            f"{in_flight[0][1] * 3} articles:",
+            "",
+            "| Run | Expected in flight | Measured max in flight | Seconds |",
+            "|---|---:|---:|---:|",
+            *[f"| {label} | {expected} | {measured} | {seconds:.1f} |" for label, expected, measured, seconds in in_flight],
+        ]
+    return "\n".join([*lines, ""])
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this section of `path` (from its heading to the next `## ` heading), keep everything else."""
+def write_section(path: Path, section: str, heading: str = SECTION) -> None:
+    """Replace the section `heading` of `path` (from it to the next `## ` heading) with `section`, keep everything else."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:
@@ -264,32 +318,25 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per path; the fastest counts")
-    parser.add_argument("--limits-articles", type=int, default=100, help="articles for the global-limits comparison (0: skip)")
-    parser.add_argument("--concurrency", type=int, default=8, help="N for the requests-in-flight check")
-    parser.add_argument("--slow-latency", type=float, default=1.0, help="seconds per answer of the slow fake server")
-    parser.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md", help="file whose section is replaced")
-    args = parser.parse_args(argv)
+def limits_on(database: str, articles: int, repeat: int) -> LimitsCost:
+    """The limits comparison in a child process with its own server on `database` (a clean Prefect client per server)."""
+    cmd = [sys.executable, __file__, "--limits-worker", database, "--limits-articles", str(articles), "--limits-repeat", str(repeat)]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    cost = json.loads(out.strip().splitlines()[-1])
+    return LimitsCost(Timing(**cost["free"]), Timing(**cost["limited"]), cost["extra_ms"])
 
+
+def with_server(database: str, body: Callable[[Path], T]) -> T:
+    """Run `body(work)` in a temp folder with this process reporting to a fresh server on `database`."""
     work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
-    settings = start_prefect_server(work / "prefect-home")
+    work.chmod(0o755)  # PostgreSQL runs as its own user when we are root; it must reach the cluster folder
+    settings = start_prefect_server(work / "prefect-home", database)
     os.environ.update(settings)  # before Prefect is imported: this process's flows report to that server
     os.environ["NEWS_RECORDS_ROOTS"] = str(work)
     for key in ("NEWS_LLM_API_KEY", "OPENAI_API_KEY", "NEWS_LLM_BASE_URL", "OPENAI_BASE_URL"):
         os.environ.pop(key, None)
     try:
-        print(f"Overhead: {args.articles} articles, plain vs flow ...", file=sys.stderr, flush=True)
-        timings = measure_overhead(work, args.articles, args.warmup, args.repeat)
-        limits = None
-        if args.limits_articles:
-            print(f"Limits: {args.limits_articles} articles with and without the endpoint's global limits ...", file=sys.stderr, flush=True)
-            limits = measure_limits(work, args.limits_articles)
-        print(f"In flight: concurrency {args.concurrency} against a {args.slow_latency:g} s fake ...", file=sys.stderr, flush=True)
-        in_flight = measure_in_flight(work, args.concurrency, args.slow_latency)
+        return body(work)
     finally:
         if "prefect.logging.handlers" in sys.modules:  # send the run logs still queued before the server goes
             from prefect.logging.handlers import APILogWorker
@@ -297,6 +344,43 @@ def main(argv: list[str] | None = None) -> int:
             APILogWorker.drain_all(timeout=30)
         subprocess.run(["bash", str(REPO / "scripts" / "prefect-server.sh"), "stop"], env={**os.environ, **settings}, stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=1000, help="articles for plain vs flow (0: skip that and the in-flight check)")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per path; the fastest counts")
+    parser.add_argument("--limits-articles", type=int, default=50, help="articles for the global-limits comparison (0: skip)")
+    parser.add_argument("--limits-repeat", type=int, default=5, help="rounds of runs with and without limits (median of the paired differences)")
+    parser.add_argument("--limits-databases", default="sqlite,postgres", help="server databases for the limits comparison")
+    parser.add_argument("--limits-worker", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=8, help="N for the requests-in-flight check")
+    parser.add_argument("--slow-latency", type=float, default=1.0, help="seconds per answer of the slow fake server")
+    parser.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md", help="file whose section is replaced")
+    args = parser.parse_args(argv)
+
+    if args.limits_worker:  # child of limits_on(): one pair of timings as JSON on the last line of stdout
+        cost = with_server(args.limits_worker, lambda work: measure_limits(work, args.limits_articles, args.limits_repeat))
+        print(json.dumps({"free": vars(cost.free), "limited": vars(cost.limited), "extra_ms": cost.extra_ms}))
+        return 0
+
+    timings: list[Timing] = []
+    in_flight: list[tuple[str, int, int, float]] = []
+    if args.articles:
+
+        def overhead_and_in_flight(work: Path) -> None:
+            print(f"Overhead: {args.articles} articles, plain vs flow ...", file=sys.stderr, flush=True)
+            timings.extend(measure_overhead(work, args.articles, args.warmup, args.repeat))
+            print(f"In flight: concurrency {args.concurrency} against a {args.slow_latency:g} s fake ...", file=sys.stderr, flush=True)
+            in_flight.extend(measure_in_flight(work, args.concurrency, args.slow_latency))
+
+        with_server("sqlite", overhead_and_in_flight)
+    limits: dict[str, LimitsCost] = {}
+    if args.limits_articles:
+        for database in filter(None, args.limits_databases.split(",")):
+            print(f"Limits on {database}: {args.limits_articles} articles with and without the endpoint's global limits ...", file=sys.stderr, flush=True)
+            limits[database] = limits_on(database, args.limits_articles, args.limits_repeat)
     command = "python scripts/bench_overhead.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else "")
     section = render(timings, limits, in_flight, latency=args.slow_latency, command=command.strip())
     write_section(args.markdown, section)

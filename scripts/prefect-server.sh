@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The project's local Prefect server: bound to 127.0.0.1, telemetry off, its SQLite
-# database and result storage under one project-chosen PREFECT_HOME (default: .prefect/
-# in the repository, git-ignored). One PREFECT_HOME per server: two servers sharing one
-# SQLite file answer "database is locked" (HTTP 503).
+# The project's local Prefect server: bound to 127.0.0.1, telemetry off, its database
+# and result storage under one project-chosen PREFECT_HOME (default: .prefect/ in the
+# repository, git-ignored). The database is SQLite (zero set-up, one developer) or, with
+# NEWS_PREFECT_DB=postgres, a local PostgreSQL cluster under PREFECT_HOME/postgres
+# (scripts/prefect-postgres.sh; production: many workers, global concurrency and rate
+# limits). One PREFECT_HOME per server: two servers sharing one SQLite file answer
+# "database is locked" (HTTP 503).
 #
 #   scripts/prefect-server.sh start    start in the background, wait until healthy (idempotent)
 #   scripts/prefect-server.sh run      run in the foreground (Ctrl-C stops it)
-#   scripts/prefect-server.sh stop     stop the background server of this PREFECT_HOME
-#   scripts/prefect-server.sh status   exit 0 if the API answers
+#   scripts/prefect-server.sh stop     stop the background server of this PREFECT_HOME (and its PostgreSQL)
+#   scripts/prefect-server.sh status   exit 0 if the API answers; says which database it uses
 #   scripts/prefect-server.sh env      print the `export` lines that point the prefect CLI,
 #                                      workers and flows at this server:
 #                                      eval "$(scripts/prefect-server.sh env)"
@@ -16,6 +19,8 @@
 #   NEWS_PREFECT_HOME   database, result storage, pid and log file   (default: <repo>/.prefect)
 #   NEWS_PREFECT_PORT   port on 127.0.0.1                             (default: 4200)
 #   NEWS_PYTHON         interpreter with prefect installed            (default: <repo>/.venv/bin/python)
+#   NEWS_PREFECT_DB     sqlite | postgres                             (default: sqlite)
+#                       (an own PREFECT_API_DATABASE_CONNECTION_URL in the environment is used as given)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +34,10 @@ else PY="$(command -v python3)"; fi
 mkdir -p "$HOME_DIR"
 HOME_DIR="$(cd "$HOME_DIR" && pwd)"
 PID_FILE="$HOME_DIR/server.pid"
+DB_FILE="$HOME_DIR/server.database"
+PG="$REPO/scripts/prefect-postgres.sh"
+DB="${NEWS_PREFECT_DB:-sqlite}"
+case "$DB" in sqlite | postgres) ;; *) echo "error: NEWS_PREFECT_DB must be sqlite or postgres, not '$DB'" >&2; exit 2 ;; esac
 PORT_FILE="$HOME_DIR/server.port"
 LOG_FILE="$HOME_DIR/server.log"
 API_URL="http://$HOST:$PORT/api"
@@ -62,6 +71,22 @@ print_env() {
     done
 }
 
+use_database() {  # point the server process at its database (PostgreSQL: start the cluster first)
+    if [[ "$DB" == postgres ]]; then
+        NEWS_PREFECT_HOME="$HOME_DIR" bash "$PG" start
+        PREFECT_API_DATABASE_CONNECTION_URL="$(NEWS_PREFECT_HOME="$HOME_DIR" bash "$PG" url)"
+        PGPASSFILE="$(NEWS_PREFECT_HOME="$HOME_DIR" bash "$PG" pgpass)"  # the password stays in that 0600 file
+        export PREFECT_API_DATABASE_CONNECTION_URL PGPASSFILE
+        echo "postgres" >"$DB_FILE"
+    else
+        if [[ -n "${PREFECT_API_DATABASE_CONNECTION_URL:-}" ]]; then echo "external" >"$DB_FILE"; else echo "sqlite" >"$DB_FILE"; fi
+    fi
+}
+
+stop_postgres() {  # whatever mode this call was given: a cluster of this home that runs is stopped
+    if [[ -d "$HOME_DIR/postgres" ]]; then NEWS_PREFECT_HOME="$HOME_DIR" bash "$PG" stop; fi
+}
+
 start() {
     local pid
     if pid="$(running_pid)"; then
@@ -76,7 +101,8 @@ start() {
         echo "error: something else already answers on $API_URL; choose another NEWS_PREFECT_PORT" >&2
         exit 1
     else
-        echo "Starting Prefect server on $PREFECT_UI_URL (home $HOME_DIR, log $LOG_FILE) ..."
+        use_database
+        echo "Starting Prefect server on $PREFECT_UI_URL (home $HOME_DIR, database $(cat "$DB_FILE"), log $LOG_FILE) ..."
         # Own session: a Ctrl-C meant for `serve` does not kill the server under it.
         setsid "$PY" -m prefect server start --host "$HOST" --port "$PORT" --analytics-off >"$LOG_FILE" 2>&1 </dev/null &
         pid=$!
@@ -105,6 +131,7 @@ stop() {
     if ! pid="$(running_pid)"; then
         rm -f "$PID_FILE"
         echo "No Prefect server running for $HOME_DIR"
+        stop_postgres
         return 0
     fi
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
@@ -115,17 +142,25 @@ stop() {
     kill -0 "$pid" 2>/dev/null && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"; }
     rm -f "$PID_FILE" "$PORT_FILE"
     echo "Stopped Prefect server (pid $pid)"
+    stop_postgres
 }
 
 case "${1:-run}" in
     start) start ;;
     stop) stop ;;
     status)
-        if healthy; then echo "Prefect server healthy: $PREFECT_UI_URL (home $HOME_DIR)"; else echo "No Prefect server on $API_URL"; exit 1; fi ;;
+        if [[ -d "$HOME_DIR/postgres" ]]; then NEWS_PREFECT_HOME="$HOME_DIR" bash "$PG" status || true; fi
+        if healthy; then echo "Prefect server healthy: $PREFECT_UI_URL (home $HOME_DIR, database $(cat "$DB_FILE" 2>/dev/null || echo "?"))"; else echo "No Prefect server on $API_URL"; exit 1; fi ;;
     env) print_env ;;
     run)
         if healthy; then echo "error: a server already answers on $API_URL" >&2; exit 1; fi
-        echo "Prefect server on $PREFECT_UI_URL (home $HOME_DIR); Ctrl-C stops it"
-        exec "$PY" -m prefect server start --host "$HOST" --port "$PORT" --analytics-off ;;
+        use_database
+        echo "Prefect server on $PREFECT_UI_URL (home $HOME_DIR, database $(cat "$DB_FILE")); Ctrl-C stops it"
+        if [[ "$DB" == postgres ]]; then
+            trap stop_postgres EXIT
+            "$PY" -m prefect server start --host "$HOST" --port "$PORT" --analytics-off
+        else
+            exec "$PY" -m prefect server start --host "$HOST" --port "$PORT" --analytics-off
+        fi ;;
     *) echo "usage: $0 [start|run|stop|status|env]" >&2; exit 2 ;;
 esac
