@@ -416,7 +416,7 @@ def _clause_end(ctx: _Context, start: int, sentence_end: int) -> int:
     i = start
     while i < sentence_end:
         tok = doc[i]
-        if tok.text in (";", ":", "—", "–") or tok.is_quote or tok.text == ")" or tok.text == "(" and not _is_acronym_bracket(doc, i):
+        if tok.text in (";", ":", "—", "–") or tok.is_quote and tok.tag_ != "POS" or tok.text == ")" or tok.text == "(" and not _is_acronym_bracket(doc, i):
             return i
         if tok.text == "." and i == sentence_end - 1:
             return i

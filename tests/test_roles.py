@@ -46,6 +46,21 @@ CASES: list[tuple[str, str, str, str | None, str | None]] = [
         "Lena Fischer", "chief economist", "Norvale Bank",
     ),
     (
+        "possessive appositive, plural owner",
+        "Daniel Frey, Orbis Motors' chief executive, said sales would recover.",
+        "Daniel Frey", "chief executive", "Orbis Motors",
+    ),
+    (
+        "a lower-case back-reference to the body",
+        "Orbis Motors reported a loss. Daniel Frey, the company's chief executive, said sales would recover.",
+        "Daniel Frey", "chief executive", "Orbis Motors",
+    ),
+    (
+        "a relative clause with a verb of office",
+        "Hannah Ortiz, who founded Petal Labs in 2009, said sales would recover.",
+        "Hannah Ortiz", "founder", "Petal Labs",
+    ),
+    (
         "hyphenated title, the most specific body of two",
         "Wei Ling, co-director of the Kestrel Research Centre at Marlow University, said the data were clear.",
         "Wei Ling", "co-director", "Kestrel Research Centre",
