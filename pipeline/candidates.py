@@ -85,6 +85,7 @@ class SpeakerCue:
     head: str | None = None  # lower-cased head noun of a description ("spokesperson", "commission")
     plural: bool = False  # "economists said": an unnamed group
     definite: bool = False  # "the company" (anaphoric) vs "a spokesman" (possibly cataphoric)
+    antecedent: SpeakerCue | None = None  # for "he"/"she": the person the text most plausibly means
 
 
 @dataclass
@@ -184,7 +185,8 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     text_all = sent.doc.text
     lowered = subject.lower_
     if lowered in PRONOUNS:
-        return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun")
+        antecedent = _antecedent(subject) if lowered in ("he", "she") else None
+        return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun", antecedent=antecedent)
     start, end = _name_span(subject, sent)
     for ent in sent.ents:
         if ent.start <= subject.i < ent.end and (ent.label_ in ("ORG", "PERSON") or subject.pos_ != "PROPN"):
@@ -216,6 +218,22 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     plural = subject.tag_ in ("NNS", "NNPS")
     end_char = right.idx + len(right.text)
     return SpeakerCue(text_all[left.idx : end_char], left.idx, end_char, "description", head=subject.lemma_.lower(), plural=plural, definite=definite)
+
+
+ANTECEDENT_WINDOW = 1500  # characters back from a pronoun in which its antecedent is looked for
+
+
+def _antecedent(pronoun: Token) -> SpeakerCue | None:
+    """The person a 'he'/'she' most plausibly means: in the nearest sentence before it (or its own clause
+    before it) that names a person, the person who is a subject there, else the first person named there."""
+    doc = pronoun.doc
+    people = [e for e in doc.ents if e.label_ == "PERSON" and e.end <= pronoun.i and pronoun.idx - e.start_char < ANTECEDENT_WINDOW]
+    if not people:
+        return None
+    sentence_start = people[-1].sent.start
+    same = [e for e in people if e.sent.start == sentence_start]
+    subjects = [e for e in same if e.root.dep_ in ("nsubj", "nsubjpass")]
+    return _cue_from_entity((subjects or same)[-1 if subjects else 0])
 
 
 def _subject_of(verb: Token) -> Token | None:
@@ -286,16 +304,36 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         return mined
     # "A will B, he said.": the verb trails the clause it reports.
     # The attribution must be set off by punctuation ('..., he said'), not be a clause of its own.
-    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and verb.left_edge.i > sent.start and (verb.left_edge.nbor(-1).is_punct or verb.left_edge.nbor(-1).is_quote):
-        end_tok = verb.left_edge
-        return sent.start_char, end_tok.idx
+    words = [t for t in verb.subtree if not t.is_punct] or [verb]
+    set_off = words[0].i > sent.start and (words[0].nbor(-1).is_punct or words[0].nbor(-1).is_quote)
+    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and set_off:
+        return sent.start_char, words[0].idx
+    if (trailing := _trailing_attribution(verb, sent)) is not None:
+        return trailing
     # "The plan, she said, will fail.": an attribution set off by commas inside the clause it reports
     # (the whole sentence; the attribution itself is cut out by `_around_attribution`).
-    if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i:
-        words = [t for t in verb.subtree if not t.is_punct]
-        if words[0].i > sent.start and words[0].nbor(-1).is_punct:
-            return sent.start_char, sent.end_char
+    if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and set_off:
+        return sent.start_char, sent.end_char
     return None
+
+
+def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'<clause>, she said (on Monday).' read from the surface when the parse tangles the clause.
+
+    The verb sits after the sentence's last comma (or closing quote), only a short subject phrase lies
+    between the two, and nothing after the verb is another verb.
+    """
+    doc = sent.doc
+    comma = next((i for i in range(verb.i - 1, max(sent.start, verb.i - 7) - 1, -1) if doc[i].text == "," or doc[i].is_quote), None)
+    if comma is None or comma - sent.start < 3:
+        return None
+    between = doc[comma + 1 : verb.i]
+    after = doc[verb.i + 1 : sent.end]
+    if not 1 <= len(between) <= 5 or any(t.pos_ in ("VERB", "AUX") for t in [*between, *after]) or len(after) > 8:
+        return None
+    if not any(t.dep_ in ("nsubj", "nsubjpass") or t.pos_ in ("PRON", "PROPN") for t in between):
+        return None
+    return sent.start_char, doc[comma].idx
 
 
 def _mined_frame_content(verb: Token) -> tuple[int, int] | None:
@@ -412,7 +450,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
 
     # Direct quotes: a quoted span inside a reported clause is part of it unless it is (nearly) all of it.
     for q_start, q_end in quotes:
-        if _word_count(text[q_start:q_end]) < MIN_DIRECT_WORDS:
+        if _word_count(text[q_start:q_end]) < MIN_DIRECT_WORDS or looks_like_title(text[q_start:q_end]):
             continue
         containing = [c for c in candidates if c.type == "indirect" and c.start <= q_start and q_end <= c.end + 2]
         if containing:
@@ -442,6 +480,19 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
     for i, c in enumerate(deduped):
         c.id = i
     return deduped
+
+
+_TITLE_FUNCTION_WORDS = frozenset("of the a an and or in on at to for with by from as vs".split())
+
+
+def looks_like_title(quoted: str) -> bool:
+    """A short quoted name of a show, book, slogan or programme ("The Art of War", "Make It Work"):
+    every word capitalised but function words, no clause punctuation. Titles are not statements."""
+    words = re.findall(r"[A-Za-z][\w'\u2019-]*", quoted)
+    if not words or len(words) > 10 or re.search(r"[,;:!?]", quoted.rstrip(". ")):
+        return False
+    content = [w for w in words if w.lower() not in _TITLE_FUNCTION_WORDS]
+    return bool(content) and all(w[0].isupper() for w in content)
 
 
 def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int) -> list[Token]:

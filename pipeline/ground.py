@@ -61,6 +61,10 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
         source = resolve_description(cue, inventory, text, previous)
         return RuleSpeaker(source, "guess" if source is not None else "unknown")
     # Pronoun: the nearest named person before it (for he/she) or the previous speaker.
+    if cue.antecedent is not None:
+        antecedent = inventory.person_for_mention(cue.antecedent.text, cue.antecedent.start) or person_from_cue(cue.antecedent)
+        if antecedent is not None:
+            return RuleSpeaker(antecedent, "guess")
     if cue.text.lower() in ("he", "she", "i"):
         return RuleSpeaker(_nearest_person_before(inventory, cue.start) or previous, "guess")
     return RuleSpeaker(previous, "guess")

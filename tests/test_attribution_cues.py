@@ -74,3 +74,20 @@ def test_speech_verb_inside_the_quoted_words_does_not_attribute_the_quote() -> N
 def test_nearest_of_two_subjects_is_the_speaker() -> None:
     text = '"The early votes matter, but they count only a little," campaign manager Rob Vance said.'
     assert speaker_of(text, "early votes matter") == "Rob Vance"
+
+
+def test_show_and_book_titles_in_quotation_marks_are_not_quotes() -> None:
+    text = 'Ann Meyer, who wrote "The Art of the Long Game", said the campaign was over.'
+    quotes = [q for _, q, _ in attributed(text)]
+    assert "The Art of the Long Game" not in quotes
+    assert "the campaign was over" in quotes
+
+
+def test_pronoun_means_the_subject_rather_than_a_person_named_after_it() -> None:
+    text = "Mary Hallworth met John Pryce in Geneva on Monday. She said the talks had gone well."
+    assert speaker_of(text, "talks had gone well") == "Mary Hallworth"
+
+
+def test_pronoun_antecedent_named_once_by_surname() -> None:
+    text = "Mr. Lindqvist arrived late to the hearing. He said the budget would be cut by a third."
+    assert speaker_of(text, "budget would be cut") == "Lindqvist"
