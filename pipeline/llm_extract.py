@@ -310,6 +310,23 @@ class OrgBook:
         org.mentions.sort()
 
 
+def _one_per_id(orgs: list[Org], people: list[Person]) -> list[Org]:
+    """Organisations whose canonical names normalise alike are one (a record's ids are unique)."""
+    by_id: dict[str, Org] = {}
+    for org in orgs:
+        kept = by_id.setdefault(org.id, org)
+        if kept is org:
+            continue
+        for alias in (org.name, *org.aliases):
+            if alias != kept.name and alias not in kept.aliases:
+                kept.aliases.append(alias)
+        kept.mentions = sorted(set(kept.mentions) | set(org.mentions))
+        for person in people:
+            if person.organisation_key == org.key:
+                person.organisation_key = kept.key
+    return list(by_id.values())
+
+
 def _org_key(name: str) -> str:
     return re.sub(r"^the ", "", normalise_name(LEGAL_SUFFIX.sub("", name.strip())))
 
@@ -505,9 +522,12 @@ def extract_with_model(seg: SegmentedArticle, title: str | None, inventory: Inve
     for item in placed:  # organisations a kept quote refers to are in the record too
         if isinstance(item.source, Org):
             book.choose(item.source)
-        elif item.source.organisation_key is not None:
-            book.choose(next(o for o in inventory.organisations if o.key == item.source.organisation_key))
-    final = Inventory(inventory.people, sorted(book.chosen, key=lambda o: (o.mentions[0][0] if o.mentions else len(text), o.name)))
+        else:
+            linked = next((o for o in inventory.organisations if o.key == item.source.organisation_key), None)
+            if linked is not None:
+                book.choose(linked)
+    chosen = _one_per_id(book.chosen, inventory.people)
+    final = Inventory(inventory.people, sorted(chosen, key=lambda o: (o.mentions[0][0] if o.mentions else len(text), o.name)))
     quotes = [
         to_quote(QuoteCandidate(id=i, start=p.start, end=p.end, type=p.type, sentence=seg.sentence_at(p.start).index, cue=p.cue), text, p.source, final)  # type: ignore[arg-type]
         for i, p in enumerate(placed)

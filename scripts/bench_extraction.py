@@ -3,6 +3,8 @@
     .venv/bin/python scripts/bench_extraction.py                      # embedded default model
     .venv/bin/python scripts/bench_extraction.py --rules-only         # the rule-based baseline
     .venv/bin/python scripts/bench_extraction.py --embedded-model qwen2.5-coder-0.5b
+    .venv/bin/python scripts/bench_extraction.py --strategy llm        # the embedded model extracts (slow)
+    .venv/bin/python scripts/bench_extraction.py --strategy llm --base-url http://localhost:11434/v1 --model qwen2.5:7b
 
 Runs the pipeline over ../shared/eval-dev/articles (every article re-extracted),
 scores it with `pipeline.evaluate`, prints the report and appends one row to
@@ -22,8 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.evaluate import evaluate, render_report
-from pipeline.extract import PROMPT_VERSION
+from pipeline.llm import EndpointConfig
 from pipeline.run import RunConfig, run_batch
+from pipeline.strategy import STRATEGIES, prompt_version, resolve_strategy
 from pipeline.write import iter_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,11 +47,11 @@ def _commit() -> str:
         return "unknown"
 
 
-def _row(summary: dict, model: str) -> str:
+def _row(summary: dict, model: str, strategy: str) -> str:
     t = summary["total"]
     f = lambda key: f"{t[key]['f1']:.2f}"  # noqa: E731
     return (
-        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {_commit()} | {model} | {PROMPT_VERSION} | {os.cpu_count()} "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {_commit()} | {model} | {prompt_version(strategy)} | {os.cpu_count()} "
         f"| {f('quote_text')} | {f('quote_speaker')} | {f('organisations')} | {f('policy_areas')} "
         f"| {t['main_topic_accuracy']:.2f} | {t['exact_span_share']:.2f} "
         f"| {t['seconds']['median']:.1f} | {t['seconds']['max']:.1f} "
@@ -80,7 +83,10 @@ def main() -> None:
     parser.add_argument("--articles", type=Path, default=REPO.parent / "shared/eval-dev/articles")
     parser.add_argument("--gold", type=Path, default=REPO.parent / "shared/eval-dev/gold")
     parser.add_argument("--embedded-model", default="qwen2.5-coder-1.5b")
-    parser.add_argument("--rules-only", action="store_true")
+    parser.add_argument("--rules-only", action="store_true", help="the same as --strategy rules")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="rules, assist or llm (default: assist on the embedded model, llm on an endpoint)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint to measure instead of the embedded model")
+    parser.add_argument("--model", help="model name at that endpoint")
     parser.add_argument("--no-write", action="store_true", help="print only; do not touch BENCHMARKS.md")
     args = parser.parse_args()
 
@@ -88,13 +94,16 @@ def main() -> None:
     os.environ["NEWS_RECORDS_ROOTS"] = os.pathsep.join([str(args.articles.resolve()), tempfile.gettempdir()])
     with tempfile.TemporaryDirectory(prefix="news-records-bench-") as tmp:
         out = Path(tmp)
-        config = RunConfig(args.articles, out, None, args.embedded_model, args.rules_only, "all")
+        endpoint = EndpointConfig.from_env(base_url=args.base_url, model=args.model)
+        config = RunConfig(args.articles, out, endpoint, args.embedded_model, args.rules_only, "all", strategy=args.strategy)
         run_batch(config)
         records = [json.loads(r.model_dump_json()) for r in iter_records(out)]
     report = evaluate(records, args.gold)
     print(render_report(report))
     summary = report.to_json()
-    row = _row(summary, "rules only" if args.rules_only else args.embedded_model)
+    strategy = resolve_strategy(args.strategy, rules_only=args.rules_only, remote=endpoint is not None)
+    model = "rules only" if strategy == "rules" else (endpoint.model if endpoint else args.embedded_model)
+    row = _row(summary, model if strategy != "llm" else f"{model}, strategy llm", strategy)
     print(row)
     if not args.no_write:
         append_row(row, args.articles.resolve().parent.name)
