@@ -10,7 +10,8 @@ sends (`tools[0].function.parameters` in TOOLS mode, or the `json_schema` in
 the system message in JSON mode) and answers with a minimal valid instance
 (first enum/const value, required properties only, `[]`/`minItems` items for
 arrays, 0 / "" / false otherwise, following `$ref`/`$defs`/`anyOf`), with
-`usage` token counts. So it answers validly whatever the prompts are.
+`usage` token counts. So it answers validly whatever the prompts are. A test
+that needs a particular valid answer scripts `Fault("good", answer={...})`.
 
 Faults are scripted per request, first in first out; when the queue is empty
 every request gets a good answer::
@@ -19,6 +20,7 @@ every request gets a good answer::
         server.script(["429", "500", "schema_violation"])       # next three requests
         server.script(["hang"], match="Budget hearing")           # next request whose messages contain this text
         server.always("503", match="Flaky article")              # every such request until clear()
+        server.always(Fault("good", answer={"o1": "media"}), match="type of each")  # a chosen valid answer
         server.hold_until(in_flight=4, quiet_s=5.0)              # hold the next requests until 4 are in flight at once
         endpoint = server.endpoint_config(api_key="sk-test-...", timeout_s=1.0)
         ...
@@ -88,12 +90,14 @@ NOT_IN_ARTICLE_TEXT = "The minister announced that the moon is made of cheese."
 @dataclass(frozen=True)
 class Fault:
     """One scripted answer. `retry_after` is for "429" (seconds, sent as `Retry-After`);
-    `hang_s` is for "hang" (default: the server's `hang_s`); `echo_key` for "400" and "401"."""
+    `hang_s` is for "hang" (default: the server's `hang_s`); `echo_key` for "400" and "401";
+    `answer` for "good"."""
 
     kind: str
     retry_after: float = 1.0
     hang_s: float | None = None
     echo_key: bool = False  # "400"/"401": the error message quotes the request's API key
+    answer: dict[str, Any] | None = None  # "good": answer exactly this (e.g. a chosen option) instead of the minimal instance
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -545,6 +549,8 @@ class _Handler(BaseHTTPRequestHandler):
             finish = "length"
         elif kind == "not_in_article":
             arguments = json.dumps(minimal_instance(schema, not_in_article=True))
+        elif fault.answer is not None:
+            arguments = json.dumps(fault.answer)
         else:
             arguments = json.dumps(minimal_instance(schema))
         self._send_json(200, self._completion(body, arguments, tool_name, finish))
