@@ -290,11 +290,13 @@ def ask_chunk(llm: StructuredLLM, system: str, *, compact: bool) -> ChunkExtract
     names only and bare codes: fewer tokens to read in the tool schema and far fewer to write.
     """
     if compact:
-        # JSON mode: llama.cpp samples the tool-call grammar of this nested schema at seconds a token.
-        with llm.using_mode("json"):
+        # JSON mode: llama.cpp samples the tool-call grammar of this nested schema at seconds a token; an
+        # answer can take minutes on a busy CPU, and a timed-out request would queue behind itself.
+        with llm.using(mode="json", timeout_s=COMPACT_TIMEOUT_S):
             return llm.ask(system, LLM_QUESTION, CompactExtraction, max_tokens=COMPACT_MAX_TOKENS).full()
     return llm.ask(system, LLM_QUESTION, ChunkExtraction, max_tokens=FULL_MAX_TOKENS)
 
 
 COMPACT_MAX_TOKENS = 500  # the embedded model writes 3-8 tokens/s: anchors, not whole quotes
+COMPACT_TIMEOUT_S = 1800.0
 FULL_MAX_TOKENS = 4096

@@ -242,6 +242,7 @@ class StructuredLLM:
         self._raw = raw
         self._clients: dict[str, Any] = {}
         self._mode = endpoint.mode
+        self._timeout_s: float | None = None  # per-request override of endpoint.timeout_s
         self.meter = UsageMeter()
         self.last_raw_output: str | None = None
         self.last_error: str | None = None
@@ -259,16 +260,19 @@ class StructuredLLM:
         return self._clients[self._mode]
 
     @contextlib.contextmanager
-    def using_mode(self, mode: str) -> Iterator[None]:
-        """Ask in another instructor mode meanwhile ("json": the model writes JSON freely, validated after).
+    def using(self, *, mode: str | None = None, timeout_s: float | None = None) -> Iterator[None]:
+        """Ask in another instructor mode, or with a longer per-request timeout, meanwhile.
 
-        For a nested schema whose tool-call grammar llama.cpp samples slowly (seconds a token on 2 cores).
+        "json": the model writes JSON freely, validated after (for a nested schema whose tool-call grammar
+        llama.cpp samples slowly). A longer timeout for answers that take minutes on a busy CPU: a request
+        that times out is sent again and queues behind itself on a single-slot local server.
         """
-        previous, self._mode = self._mode, mode
+        previous = self._mode, self._timeout_s
+        self._mode, self._timeout_s = mode or self._mode, timeout_s or self._timeout_s
         try:
             yield
         finally:
-            self._mode = previous
+            self._mode, self._timeout_s = previous
 
     # ---- hooks
 
@@ -345,6 +349,7 @@ class StructuredLLM:
                     max_retries=self._retrying(),
                     temperature=0,
                     max_tokens=tokens,
+                    **({"timeout": self._timeout_s} if self._timeout_s else {}),
                     messages=[
                         {"role": "system", "content": system},
                         {"role": "user", "content": question},
