@@ -30,6 +30,16 @@ def artifact_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def decisions_line(manifest: dict[str, Any]) -> str:
+    """How many articles were extracted, reused or kept, and why: "extractor changed: 3, up to date: 17"."""
+    return ", ".join(f"{why}: {count}" for why, count in sorted((manifest.get("decisions") or {}).items()))
+
+
+def by_extractor_line(manifest: dict[str, Any], *, code: str = "") -> str:
+    """How many records of which extractor version the output folder holds."""
+    return ", ".join(f"{code}{version}{code}: {count}" for version, count in (manifest.get("records_by_extractor") or {}).items())
+
+
 def summary_markdown(manifest: dict[str, Any], limits: LlmLimits = NO_LIMITS, *, shard: int = 0, shards: int = 1) -> str:
     """The run's totals, failures, registry counts and where everything was written, as markdown."""
     out = Path(manifest["output_dir"]).resolve()
@@ -44,6 +54,9 @@ def summary_markdown(manifest: dict[str, Any], limits: LlmLimits = NO_LIMITS, *,
         f"| Articles | {manifest['inputs_seen']} seen: **{manifest['records_written']} extracted**, {manifest['records_cached']} up to date or cached, **{len(failures)} failed** |",
         f"| Model | `{manifest['model']}` ({manifest['backend']}" + (f", `{manifest['endpoint']}`" if manifest.get("endpoint") else "") + ") |",
         f"| Prompt / schema | `{manifest['prompt_version']}` / `{manifest['schema_version']}` |",
+        f"| Extractor | `{manifest.get('extractor_version')}` (re-run policy `{manifest.get('rerun')}`) |",
+        f"| Why | {decisions_line(manifest) or '-'} |",
+        f"| Records by extractor | {by_extractor_line(manifest, code='`') or '-'} |",
         f"| Tokens | {usage['prompt_tokens']:,} prompt + {usage['completion_tokens']:,} completion |",
         f"| Seconds | {manifest['seconds']:.1f} |",
         f"| LLM limits | {limits.describe()} |",

@@ -62,7 +62,7 @@ def backfill_articles(
         base_url: OpenAI-compatible endpoint (empty: the deployment's default).
         model: Model name at that endpoint (empty: the deployment's default).
         rules_only: Skip the LLM (empty: the deployment's default).
-        rerun: Re-run policy, "missing" or "all" (empty: the deployment's default).
+        rerun: Re-run policy, "changed", "missing" or "all" (empty: the deployment's default).
         concurrency: Articles at a time within each shard run (empty: the deployment's default).
         poll_seconds: How often to check the shard runs.
     """

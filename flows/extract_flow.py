@@ -9,7 +9,9 @@ is for:
   backoff when `pipeline.run.is_transient` says the endpoint failed
   transiently (connection errors, timeouts, 429, 5xx), never for anything else;
 * content-addressed caching: the cache key is the article's content hash plus
-  model, prompt version and schema version (never a client object), and the
+  model, strategy, prompt version, schema version and extractor version (the
+  digest of the extraction code and resources, `pipeline.version`; never a
+  client object), and the
   cached value is the validated record, persisted in Prefect's result storage.
   A run over unchanged input makes no LLM calls; a failed run retried from the
   UI reuses every article that finished (with ``rerun="all"`` the key is also
@@ -59,6 +61,7 @@ from pipeline.run import (
     quarantine,
     safe_url,
 )
+from pipeline.version import extractor_version
 from pipeline.write import RECORDS_DIR, redact, write_record
 from schemas.records import SCHEMA_VERSION, ArticleRecord
 
@@ -83,14 +86,21 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def cache_key(article: Article, model: str, scope: str = "", strategy: str = "") -> str:
-    """Content hash + model + strategy + its prompt version + schema version (+ flow run, for rerun="all")."""
-    parts = [content_hash(article), model, prompt_version(strategy), SCHEMA_VERSION, RESULT_FORMAT, scope, strategy]
+def cache_key(article: Article, model: str, scope: str = "", strategy: str = "", version: str | None = None) -> str:
+    """Content hash + model + strategy + its prompt version + schema version + extractor version (+ flow run, for rerun="all").
+
+    The extractor version (`pipeline.version`) changes with any rule, lexicon, learned artifact or
+    prompt, so Prefect's result storage never serves a record made by other code. None: the
+    version of the rules or a remote endpoint's run (no embedded model weights).
+    """
+    parts = [content_hash(article), model, prompt_version(strategy), SCHEMA_VERSION, version or extractor_version(), RESULT_FORMAT, scope, strategy]
     return "extract-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
 def article_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return cache_key(parameters["article"], parameters["model_label"], parameters.get("cache_scope") or "", parameters.get("strategy") or "")
+    return cache_key(
+        parameters["article"], parameters["model_label"], parameters.get("cache_scope") or "", parameters.get("strategy") or "", parameters.get("version") or None
+    )
 
 
 # --------------------------------------------------------------------------- retries
@@ -124,6 +134,7 @@ def extract_article(
     limits: LlmLimits = NO_LIMITS,
     cache_scope: str = "",
     strategy: Strategy | None = None,
+    version: str = "",
 ) -> dict[str, Any]:
     """Extract one article and write its record (`pipeline.run.extract_and_write`, under the article's lock).
 
@@ -134,7 +145,7 @@ def extract_article(
     try:
         record, outcome = extract_and_write(
             article, llm, Path(output_dir), model_label=model_label, backend=endpoint.backend if endpoint else RULES_BACKEND,
-            slot=lambda: endpoint_slot(limits), logger=get_run_logger(), strategy=strategy,
+            slot=lambda: endpoint_slot(limits), logger=get_run_logger(), strategy=strategy, version=version or extractor_version(),
         )  # fmt: skip
     finally:
         if llm is not None:
@@ -165,8 +176,11 @@ def in_shard(key: str, shard: int, shards: int) -> bool:
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % shards == shard
 
 
-def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: Path) -> ArticleOutcome:
-    """The finished task's outcome; writes the record of a cache hit, or the failure record."""
+def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: Path, why: str | None = None) -> ArticleOutcome:
+    """The finished task's outcome; writes the record of a cache hit, or the failure record.
+
+    `why`: why the plan sent the article to extraction (`pipeline.run.reuse_decision`).
+    """
     future.wait()  # sets the final state locally; no API round trip
     state = future.state
     handed_over = _HANDOVER.pop(future.task_run_id, None)
@@ -178,7 +192,7 @@ def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: 
         # Served from Prefect's result storage: the task did not run, so the record is written here.
         record = ArticleRecord.model_validate_json(value["record"])
         write_record(output_dir, record)
-        return outcome_of(record, "cached")
+        return outcome_of(record, "cached", why=f"{why}; result from the Prefect cache" if why else "result from the Prefect cache")
     error = state.result(raise_on_failure=False)
     if isinstance(error, ArticleFailure):
         failure = error
@@ -205,7 +219,7 @@ def extract_articles(
     embedded_model: str = DEFAULT_MODEL,
     rules_only: bool = False,
     strategy: Strategy | None = None,
-    rerun: Rerun = "missing",
+    rerun: Rerun = "changed",
     concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] = 1,
     llm_max_in_flight: Annotated[int | None, Field(ge=1)] = None,
     llm_requests_per_minute: Annotated[float | None, Field(gt=0)] = None,
@@ -223,7 +237,7 @@ def extract_articles(
         embedded_model: Which embedded model to run when no endpoint is configured.
         rules_only: Skip the LLM entirely (rule-based baseline, no model calls); the same as strategy "rules".
         strategy: Who extracts. "rules": the rules alone, no model. "assist": the rules extract and the model answers small questions (organisation types, close CAP calls); best for the embedded model. "llm": the model extracts quotes, organisations and policy areas chunk by chunk, and every item is aligned to the text and checked; for capable endpoints. Empty: NEWS_EXTRACTION_STRATEGY where the flow runs, else "llm" with a configured endpoint and "assist" with the embedded model.
-        rerun: Re-run policy. "missing" extracts only articles without a current record (same text, model, prompt and schema); "all" re-extracts everything.
+        rerun: Re-run policy. "changed" (default) extracts articles with no record, or a record of other text, model, strategy or extractor version (the extraction code and resources, prompts included); "missing" extracts only articles with no record, keeping records of older extractors (for large archives); "all" re-extracts everything.
         concurrency: Articles processed at the same time by this run, so at most this many LLM requests in flight from it. Keep 1 for the embedded model.
         llm_max_in_flight: Cap on LLM requests in flight to this endpoint across all runs and workers (Prefect global concurrency limit `llm:<endpoint>`; set here it is created or updated). Empty: keep what is configured on the server.
         llm_requests_per_minute: Rate limit on LLM requests to this endpoint across all runs and workers (global limit `llm-rate:<endpoint>`). Empty: keep what is configured on the server.
@@ -266,11 +280,13 @@ def extract_articles(
                     params = {
                         "article": article, "endpoint": endpoint, "model_label": config.model_label,
                         "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope, "strategy": config.strategy,
+                        "version": config.extractor_version,
                     }  # fmt: skip
                     future = runner.submit(extract_article, params)
                     submitted[future.task_run_id] = (future, article)
                 for future in as_completed([f for f, _ in submitted.values()]):
-                    outcomes.append(settle(future, submitted[future.task_run_id][1], config.output_dir))
+                    article = submitted[future.task_run_id][1]
+                    outcomes.append(plan.decided(settle(future, article, config.output_dir, plan.why.get(article.id))))
     manifest = finish_run(config, outcomes, run_id=run_id, started_at=started_at, seconds=time.monotonic() - t0, output_links=plan.output_links)
     publish_artifacts(manifest, limits, shard=shard, shards=shards)
     failed = [o for o in outcomes if o.status == "failed" and o.article_id is not None]

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.run import RERUN_POLICIES
+
 DEFAULT_CRON = "0 6 * * *"  # daily, 06:00 in --timezone
 
 
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="default model name at the endpoint")
     p.add_argument("--rules-only", action="store_true", default=None, help="default to the rule-based baseline (no LLM)")
     p.add_argument("--concurrency", type=int, default=None, help="default articles at a time per run")
-    p.add_argument("--rerun", choices=["missing", "all"], default=None, help="default re-run policy")
+    p.add_argument("--rerun", choices=list(RERUN_POLICIES), default=None, help="default re-run policy (changed, missing or all)")
     p.add_argument("--llm-max-in-flight", type=int, default=None, help="default cap on requests in flight to the endpoint (global limit)")
     p.add_argument("--llm-requests-per-minute", type=float, default=None, help="default requests per minute to the endpoint (global limit)")
     p.add_argument("--limit", type=int, default=4, help="flow runs this process runs at the same time (default 4)")

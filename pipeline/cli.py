@@ -15,6 +15,12 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="News articles in; validated quote/organisation/policy-area records out.")
 
 
+class RerunPolicy(str, Enum):  # pipeline.run.Rerun
+    changed = "changed"
+    missing = "missing"
+    all = "all"
+
+
 class Engine(str, Enum):
     prefect = "prefect"
     plain = "plain"
@@ -75,7 +81,15 @@ def run(
     embedded_model: EmbeddedModel = "qwen2.5-coder-1.5b",
     rules_only: RulesOnly = False,
     strategy: StrategyOption = None,
-    rerun_all: Annotated[bool, typer.Option("--rerun-all", help="Re-extract articles that already have a current record.")] = False,
+    rerun: Annotated[
+        RerunPolicy,
+        typer.Option(
+            "--rerun",
+            help="changed: extract what has no record, or a record of other text, model or extractor version (code, rules, resources, prompts); "
+            "missing: only what has no record, keeping records of older extractors (large archives); all: everything.",
+        ),
+    ] = RerunPolicy.changed,
+    rerun_all: Annotated[bool, typer.Option("--rerun-all", help="Re-extract every article, whatever records and caches hold (the same as --rerun all).")] = False,
     engine: Annotated[Engine, typer.Option(help="prefect: run as a Prefect flow (default); plain: the same functions without Prefect, with a progress bar.")] = Engine.prefect,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be processed and why; write nothing.")] = False,
     follow_links: Annotated[bool, typer.Option("--follow-links", help="Read symbolic links in the input folder, wherever they lead (by default they are skipped with a reason).")] = False,
@@ -88,7 +102,7 @@ def run(
         from pipeline.paths import FOLLOW_LINKS_ENV
 
         os.environ[FOLLOW_LINKS_ENV] = "1"
-    rerun = "all" if rerun_all else "missing"
+    rerun = "all" if rerun_all else rerun.value
     if dry_run:
         from pipeline.llm import EndpointConfig
         from pipeline.run import RunConfig, plan_rows

@@ -310,7 +310,8 @@ def _article(index: int, view: ArticleView, reg_orgs: dict, reg_speakers: dict) 
         meta.append({"text": url, "url": url})
     prov = data.get("provenance") or {}
     if prov:
-        meta.append({"text": f"model {prov.get('model')} ({prov.get('backend')}), prompt {prov.get('prompt_version')}, {prov.get('seconds')} s", "url": None})
+        made = f"model {prov.get('model')} ({prov.get('backend')}), prompt {prov.get('prompt_version')}, extractor {prov.get('extractor_version') or 'unversioned'}"
+        meta.append({"text": f"{made}, {prov.get('seconds')} s", "url": None})
     return {
         "dom_id": dom_id, "aid": aid, "source_file": view.source_file, "title": article.get("title") or view.source_file,
         "status": view.status, "valid": view.valid, "problem": view.problem, "meta": meta,
@@ -333,7 +334,7 @@ def render_review_page(output_dir: Path, manifest: dict[str, Any]) -> str:
     articles = [_article(index, view, reg_orgs, reg_speakers) for index, view in enumerate(v for v in views if v.data is not None)]
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action 'none'"
-    run = {key: manifest.get(key, "?") for key in ("run_id", "model", "backend", "records_written", "records_cached")}
+    run = {key: manifest.get(key, "?") for key in ("run_id", "model", "backend", "extractor_version", "records_written", "records_cached")}
     run.update(finished_at=manifest.get("finished_at", ""), inputs_seen=manifest.get("inputs_seen", len(views)))
     return _template().render(
         run=run, articles=articles, failures=failures, output_links=manifest.get("output_links") or [],

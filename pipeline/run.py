@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from pipeline.registry import MERGES, ORGANISATIONS, SPEAKERS, update_registry
 from pipeline.review import REVIEW_PAGE, write_review_page
 from pipeline.process import RULES_BACKEND, extract_record
 from pipeline.strategy import Strategy, prompt_version, resolve_strategy
+from pipeline.version import UNVERSIONED, extractor_components, extractor_version
 from pipeline.write import (
     FAILED_DIR,
     LOCKS_DIR,
@@ -51,6 +53,7 @@ from pipeline.write import (
     SUPERSEDED_DIR,
     TABLES,
     article_lock,
+    iter_records,
     load_record,
     move_aside_links,
     output_lock,
@@ -67,7 +70,11 @@ from schemas.records import SCHEMA_VERSION, ArticleRecord, FailureRecord, TokenU
 
 log = logging.getLogger(__name__)
 
-Rerun = Literal["missing", "all"]
+# changed: extract what has no record, or a record from other text, another model or another extractor
+# version (the default); missing: extract only what has no record, keeping records of older extractors
+# (large archives); all: extract everything again.
+Rerun = Literal["changed", "missing", "all"]
+RERUN_POLICIES: tuple[str, ...] = ("changed", "missing", "all")
 Status = Literal["extracted", "cached", "failed"]
 
 
@@ -78,7 +85,7 @@ class RunConfig:
     endpoint: EndpointConfig | None = None  # None: the embedded local model
     embedded_model: str = DEFAULT_MODEL
     rules_only: bool = False  # the rule-based baseline, no model at all
-    rerun: Rerun = "missing"
+    rerun: Rerun = "changed"
     # Follow symbolic links in the input folder: an operator's choice only (--follow-links, or
     # NEWS_RECORDS_FOLLOW_LINKS=1 where the worker runs); None reads that environment variable.
     follow_links: bool | None = None
@@ -94,8 +101,18 @@ class RunConfig:
         object.__setattr__(self, "output_dir", confine(self.output_dir, what="output folder"))
         if self.follow_links is None:
             object.__setattr__(self, "follow_links", links_allowed())
-        if self.rerun not in ("missing", "all"):
-            raise ValueError(f"rerun must be 'missing' or 'all', not {self.rerun!r}")
+        if self.rerun not in RERUN_POLICIES:
+            raise ValueError(f"rerun must be one of {', '.join(RERUN_POLICIES)}, not {self.rerun!r}")
+
+    @property
+    def extractor_embedded_model(self) -> str | None:
+        """The embedded model whose weights count in the extractor version (None: rules only or a remote endpoint)."""
+        return self.embedded_model if not self.rules_only and self.endpoint is None else None
+
+    @property
+    def extractor_version(self) -> str:
+        """The version of the code and resources this run extracts with (`pipeline.version`)."""
+        return extractor_version(self.extractor_embedded_model)
 
     @property
     def model_label(self) -> str:
@@ -119,6 +136,7 @@ class ArticleOutcome:
     stage: str | None = None  # failed outcomes: ingest, extract, validate or write
     attempts: int = 0  # failed outcomes: HTTP attempts made for the article
     failure_file: str | None = None  # failed outcomes: the quarantine record, relative to the output folder
+    why: str | None = None  # why the article was (re-)extracted or not: "up to date", "extractor changed (A -> B)"...
     model_items: dict | None = None  # llm strategy: model-proposed items kept, merged, dropped (record provenance)
 
 
@@ -127,6 +145,13 @@ class RunPlan:
     todo: list[Article]
     done: list[ArticleOutcome]  # cached records and ingest failures
     output_links: list[dict[str, str]] = field(default_factory=list)  # links moved aside in the output folder
+    why: dict[str, str] = field(default_factory=dict)  # article id -> why it is to be extracted
+
+    def decided(self, outcome: ArticleOutcome) -> ArticleOutcome:
+        """`outcome` of an article of `todo`, with why it was extracted (unless it says already)."""
+        if outcome.why is None and outcome.article_id in self.why:
+            outcome.why = self.why[outcome.article_id]
+        return outcome
 
 
 # Every entry of the output folder that a run reads or writes: a link in their place is moved aside.
@@ -143,45 +168,76 @@ def safe_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _current_record(output_dir: Path, article: Article, model_label: str, strategy: Strategy | None = None) -> ArticleRecord | None:
+def reuse_decision(
+    output_dir: Path, article: Article, *, model_label: str, version: str, rerun: Rerun, strategy: str | None = None
+) -> tuple[ArticleRecord | None, str]:
+    """The one place that decides whether an article's stored record is reused: (record or None, why).
+
+    `changed` (default) reuses a record of the same text, model, strategy and extractor version
+    (which covers prompts and the record schema: they are part of the extraction code);
+    `missing` reuses any record of the same text (keeping records of older extractors);
+    `all` reuses nothing.
+    """
+    if rerun == "all":
+        return None, "rerun all"
     record = load_record(record_path(output_dir, article.id))
-    if record is None or record.article.text != article.text:
-        return None
-    p = record.provenance
-    if (p.model, p.prompt_version, p.schema_version) != (model_label, prompt_version(strategy or ""), SCHEMA_VERSION):
-        return None
-    return record if strategy is None or p.strategy == strategy else None
+    if record is None:
+        return None, "new: no record yet"
+    if record.article.text != article.text:
+        return None, "text changed"
+    made_by = record.provenance.extractor_version or UNVERSIONED
+    if rerun == "missing":
+        same = (made_by, record.provenance.model) == (version, model_label) and strategy in (None, record.provenance.strategy)
+        return record, "up to date" if same else f"kept: made by extractor {made_by} (rerun=missing)"
+    if record.provenance.model != model_label:
+        return None, f"model changed ({record.provenance.model} -> {model_label})"
+    if strategy is not None and record.provenance.strategy != strategy:
+        return None, f"strategy changed ({record.provenance.strategy} -> {strategy})"
+    if made_by != version:
+        return None, f"extractor changed ({made_by} -> {version})"
+    return record, "up to date"
+
+
+def _decision_kind(why: str | None) -> str:
+    """The category of a decision, for counts: "extractor changed", "kept", "up to date"..."""
+    return (why or "").split(":")[0].split(" (")[0]
 
 
 def is_current(config: RunConfig, article: Article) -> ArticleOutcome | None:
-    """The outcome of a stored record that this run can reuse: same text, model, prompt and schema."""
-    record = _current_record(config.output_dir, article, config.model_label, config.strategy)
-    return outcome_of(record, "cached") if record is not None else None
+    """The outcome of a stored record that this run reuses (see `reuse_decision`), or None to extract."""
+    record, why = reuse_decision(
+        config.output_dir, article, model_label=config.model_label, version=config.extractor_version, rerun=config.rerun, strategy=config.strategy
+    )
+    return outcome_of(record, "cached", why=why) if record is not None else None
 
 
 def plan_run(config: RunConfig) -> RunPlan:
     output_links = move_aside_links(config.output_dir, OUTPUT_ENTRIES, tag=_now().strftime("%Y%m%dT%H%M%SZ")) if config.output_dir.is_dir() else []
     remove_stale_temp_files(config.output_dir)
     articles, failures = read_articles(config.input_dir, follow_links=bool(config.follow_links))
+    plan_why: dict[str, str] = {}
     done = [_ingest_failure(config, f) for f in failures]
     todo: list[Article] = []
+    version = config.extractor_version
     for article in articles:
-        cached = is_current(config, article) if config.rerun == "missing" else None
-        if cached is not None:
-            done.append(cached)
+        record, why = reuse_decision(config.output_dir, article, model_label=config.model_label, version=version, rerun=config.rerun, strategy=config.strategy)
+        if record is not None:
+            done.append(outcome_of(record, "cached", why=why))
         else:
             todo.append(article)
+            plan_why[article.id] = why
     log.info("%d articles in %s: %d to extract, %d up to date, %d unreadable", len(articles) + len(failures), config.input_dir, len(todo), len(articles) - len(todo), len(failures))
-    return RunPlan(todo=todo, done=done, output_links=output_links)
+    return RunPlan(todo=todo, done=done, output_links=output_links, why=plan_why)
 
 
 def plan_rows(config: RunConfig) -> list[dict[str, Any]]:
     """What a run with `config` would do, per input, without writing anything (`--dry-run`)."""
     articles, failures = read_articles(config.input_dir, follow_links=bool(config.follow_links))
     rows = []
+    version = config.extractor_version
     for article in articles:
-        current = config.rerun == "missing" and is_current(config, article) is not None
-        rows.append({"source_file": article.source_file, "article_id": article.id, "chars": len(article.text), "action": "up to date" if current else "extract", "reason": None})
+        record, why = reuse_decision(config.output_dir, article, model_label=config.model_label, version=version, rerun=config.rerun, strategy=config.strategy)
+        rows.append({"source_file": article.source_file, "article_id": article.id, "chars": len(article.text), "action": "up to date" if record else "extract", "reason": None if why == "up to date" else why})
     rows += [{"source_file": f.source_file, "article_id": None, "chars": None, "action": "unreadable", "reason": f.reason} for f in failures]
     return sorted(rows, key=lambda r: r["source_file"])
 
@@ -208,7 +264,7 @@ def _quarantine(output_dir: Path, failure: FailureRecord) -> str | None:
     return path.relative_to(output_dir).as_posix()
 
 
-def outcome_of(record: ArticleRecord, status: Status) -> ArticleOutcome:
+def outcome_of(record: ArticleRecord, status: Status, *, why: str | None = None) -> ArticleOutcome:
     """An extracted or reused record summed up as the run's outcome for its article."""
     return ArticleOutcome(
         source_file=record.article.source_file,
@@ -221,6 +277,7 @@ def outcome_of(record: ArticleRecord, status: Status) -> ArticleOutcome:
         prompt_tokens=record.provenance.usage.prompt_tokens if status == "extracted" else 0,
         completion_tokens=record.provenance.usage.completion_tokens if status == "extracted" else 0,
         model_items=record.provenance.model_items.model_dump() if record.provenance.model_items else None,
+        why=why,
     )
 
 
@@ -331,6 +388,7 @@ def extract_and_write(
     *,
     model_label: str,
     backend: str,
+    version: str,
     slot: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
     logger: logging.Logger | logging.LoggerAdapter = log,
     strategy: Strategy | None = None,
@@ -346,15 +404,16 @@ def extract_and_write(
             held.enter_context(article_lock(output_dir, article.id))
         except OSError as error:  # e.g. a link put in place of .locks/ mid-run
             raise ArticleFailure.from_error(OSError(f"could not lock the article in the output folder: {error}"), stage="write") from error
-        done = _current_record(output_dir, article, model_label, strategy)
+        done, _ = reuse_decision(output_dir, article, model_label=model_label, version=version, rerun="changed", strategy=strategy)
         if done is not None and _written_after(output_dir, article):
             logger.info("%s was extracted by another run meanwhile; reusing its record", article.source_file)
-            return done, outcome_of(done, "cached")
+            return done, outcome_of(done, "cached", why="extracted by another run meanwhile")
         logger.info("Extracting %s (%s, %d chars) with %s", article.source_file, article.id, len(article.text), model_label)
         stage = "extract"
         try:
             with slot():
                 record = extract_record(article, llm, model=model_label, backend=backend, strategy=strategy)
+            record.provenance.extractor_version = version
             stage = "write"
             write_record(output_dir, record)
         except Exception as error:  # noqa: BLE001 - any failure of one article is recorded, the batch goes on
@@ -365,12 +424,14 @@ def extract_and_write(
     return record, outcome_of(record, "extracted")
 
 
-def process_article(article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str, strategy: Strategy | None = None) -> ArticleOutcome:
+def process_article(
+    article: Article, endpoint: EndpointConfig | None, output_dir: Path, *, model_label: str, version: str, strategy: Strategy | None = None
+) -> ArticleOutcome:
     """Extract, validate and write one article; a failure is quarantined and returned, never raised."""
     llm = StructuredLLM(endpoint) if endpoint is not None else None
     try:
         backend = endpoint.backend if endpoint else RULES_BACKEND
-        _, outcome = extract_and_write(article, llm, output_dir, model_label=model_label, backend=backend, strategy=strategy)
+        _, outcome = extract_and_write(article, llm, output_dir, model_label=model_label, backend=backend, version=version, strategy=strategy)
         return outcome
     except ArticleFailure as failure:
         return quarantine(Path(output_dir), article, failure)
@@ -410,11 +471,13 @@ def finish_run(
         if superseded:
             log.info("Moved %d record(s) of since-edited inputs to superseded/", len(superseded))
         tables = rebuild_tables(config.output_dir)
+        by_extractor = Counter((r.provenance.extractor_version or UNVERSIONED) for r in iter_records(config.output_dir))
         registry = update_registry(config.output_dir)
         manifest = _manifest(config, outcomes, run_id=run_id, started_at=started_at, seconds=seconds, tables=tables)
         manifest["registry"] = registry.as_dict()
         manifest["review_page"] = REVIEW_PAGE
         manifest["output_links"] = output_links or []
+        manifest["records_by_extractor"] = dict(sorted(by_extractor.items()))
         write_json_atomic(config.output_dir / RUNS_DIR / f"{run_id}.json", manifest, root=config.output_dir)
         write_json_atomic(config.output_dir / MANIFEST, manifest, root=config.output_dir)
         write_review_page(config.output_dir, manifest)
@@ -436,6 +499,10 @@ def _manifest(config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str,
         "strategy": config.strategy,
         "prompt_version": prompt_version(config.strategy or ""),
         "schema_version": SCHEMA_VERSION,
+        "extractor_version": config.extractor_version,
+        "extractor": extractor_components(config.extractor_embedded_model),
+        "rerun": config.rerun,
+        "decisions": dict(Counter(_decision_kind(o.why) for o in outcomes if o.why)),
         "inputs_seen": len(outcomes),
         "records_written": sum(o.status == "extracted" for o in outcomes),
         "records_cached": sum(o.status == "cached" for o in outcomes),
@@ -473,7 +540,8 @@ def run_batch(config: RunConfig, *, on_article: callable | None = None) -> dict:
     if plan.todo:
         with open_endpoint(config) as endpoint:
             for article in plan.todo:
-                outcome = process_article(article, endpoint, config.output_dir, model_label=config.model_label, strategy=config.strategy)
+                outcome = process_article(article, endpoint, config.output_dir, model_label=config.model_label, version=config.extractor_version, strategy=config.strategy)
+                outcome = plan.decided(outcome)
                 outcomes.append(outcome)
                 if on_article is not None:
                     on_article(outcome)

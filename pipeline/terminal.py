@@ -26,7 +26,7 @@ def print_plan(rows: list[dict[str, Any]], console: Any = None) -> None:
     table = Table(title="Dry run: nothing is written")
     for column in ("file", "article id", "chars", "action", "reason"):
         table.add_column(column, overflow="fold")
-    styles = {"extract": "cyan", "up to date": "green", "unreadable": "red"}
+    styles = {"extract": "cyan", "up to date": "green", "unreadable": "red"}  # reason: why (pipeline.run.reuse_decision)
     for r in rows:
         table.add_row(r["source_file"], r["article_id"] or "", "" if r["chars"] is None else str(r["chars"]), f"[{styles[r['action']]}]{r['action']}[/]", r["reason"] or "")
     console.print(table)
@@ -71,6 +71,14 @@ def print_summary(manifest: dict[str, Any]) -> None:
         f"{manifest['inputs_seen']} inputs: {manifest['records_written']} extracted, {manifest['records_cached']} up to date, "
         f"{len(manifest['failures'])} failed ({manifest['seconds']:.1f} s, model {manifest['model']})"
     )
+    decisions = manifest.get("decisions") or {}
+    if decisions.get("extractor changed"):
+        before = sorted({a["why"].split("(")[1].split(" -> ")[0] for a in manifest["articles"] if (a.get("why") or "").startswith("extractor changed (")})
+        typer.echo(f"{decisions['extractor changed']} re-extracted because the extractor changed ({', '.join(before)} -> {manifest['extractor_version']})")
+    if decisions.get("kept"):
+        typer.echo(f"{decisions['kept']} records of another extractor kept (--rerun missing); --rerun changed re-extracts them")
+    typer.echo("why: " + ", ".join(f"{why} {count}" for why, count in sorted(decisions.items())))
+    typer.echo("records by extractor: " + ", ".join(f"{v}: {n}" for v, n in (manifest.get("records_by_extractor") or {}).items()) + f" (this run: {manifest.get('extractor_version')})")
     for failure in manifest["failures"]:
         typer.echo(f"  FAILED {failure['source_file']}: {failure['reason']}", err=True)
     for moved in manifest.get("output_links") or []:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 # Comparative Agendas Project master codebook, major topics.
 CAP_MAJOR_TOPICS: dict[int, str] = {
@@ -197,6 +197,10 @@ class Provenance(_Strict):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     strategy: Literal["rules", "assist", "llm"] | None = Field(default=None, description="Who extracted: rules, rules + model questions (assist), or the model (llm).")
     model_items: ModelItems | None = Field(default=None, description="llm strategy: model-proposed items kept, aligned fuzzily, merged, dropped (and why).")
+    extractor_version: str | None = Field(
+        default=None,
+        description="Version of the extraction code and resources that made this record: package version + digest (pipeline/version.py). Null in records made before 1.2.0.",
+    )
 
 
 class ArticleRecord(_Strict):

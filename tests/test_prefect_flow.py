@@ -105,7 +105,7 @@ def test_flow_parameters_are_typed_and_described_as_the_ui_form_shows_them() -> 
     for name in ("input_dir", "output_dir", "base_url", "model", "concurrency", "rerun", "llm_max_in_flight", "llm_requests_per_minute"):
         assert props[name].get("description"), f"{name} has no description"
     assert props["input_dir"]["type"] == "string" and props["output_dir"]["type"] == "string"
-    assert props["rerun"]["enum"] == ["missing", "all"]
+    assert props["rerun"]["enum"] == ["changed", "missing", "all"] and props["rerun"]["default"] == "changed"
     assert props["concurrency"]["type"] == "integer" and props["concurrency"]["minimum"] == 1
     assert not [name for name in props if "key" in name or "secret" in name], "an API key must never be a parameter"
     # `prefect deploy` reads the schema from source: it must be the same form.
