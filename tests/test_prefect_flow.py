@@ -48,6 +48,7 @@ def test_cache_key_is_content_hash_model_prompt_and_schema_version(monkeypatch: 
     assert cache_key(article, "m2") != key
     assert cache_key(article, "m1", "run-123") != key
     assert cache_key(article, "m1", strategy="llm") != key
+    assert cache_key(article, "m1", version="0.0.0+another-extractor") != key, "records of other extraction code are never served"
     monkeypatch.setattr(strategy, "PROMPT_VERSION", "p-next")
     assert cache_key(article, "m1") != key
     monkeypatch.undo()
