@@ -268,13 +268,27 @@ def _subject_of(verb: Token) -> Token | None:
     return None
 
 
+def _children(verb: Token, sent: SpacySpan) -> list[Token]:
+    """The verb's dependents inside this sentence: spaCy's sentences can run across a paragraph break and
+    hang the previous paragraph's quote on this paragraph's verb."""
+    return [c for c in verb.children if sent.start <= c.i < sent.end]
+
+
 def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
-    """Character span of the reported content governed by a speech verb."""
-    for child in verb.children:
+    """Character span of the reported content governed by a speech verb, within its sentence."""
+    found = _parsed_content(verb, sent)
+    if found is None:
+        return None
+    start, end = max(found[0], sent.start_char), min(found[1], sent.end_char)
+    return (start, end) if end > start else None
+
+
+def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    for child in _children(verb, sent):
         if child.dep_ == "ccomp":
             return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
     if verb.lemma_ in QUESTION_VERBS:
-        for child in verb.children:
+        for child in _children(verb, sent):
             if child.dep_ in ("advcl", "ccomp") and child.left_edge.lower_ in ("if", "whether"):
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
         return None
@@ -287,11 +301,11 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
                     return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
         return None
     if verb.lemma_ in OBJECT_CONTENT_VERBS:
-        for child in verb.children:
+        for child in _children(verb, sent):
             if child.dep_ in ("xcomp", "dobj") and child.i > verb.i and (child.dep_ == "dobj" or child.tag_ == "VBG"):
                 # "emphasized boosting consumption and improving livelihoods", "highlighted the need to ..."
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
-        for child in verb.children:
+        for child in _children(verb, sent):
             if child.i < verb.i:
                 continue
             if child.dep_ == "prep" and child.lower_ in ("for", "at", "on"):
@@ -300,7 +314,7 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
                     return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
             if child.dep_ == "dobj":
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
-    if (mined := _mined_frame_content(verb)) is not None:
+    if (mined := _mined_frame_content(verb, sent)) is not None:
         return mined
     # "A will B, he said.": the verb trails the clause it reports.
     # The attribution must be set off by punctuation ('..., he said'), not be a clause of its own.
@@ -336,10 +350,10 @@ def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | Non
     return sent.start_char, doc[comma].idx
 
 
-def _mined_frame_content(verb: Token) -> tuple[int, int] | None:
+def _mined_frame_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     """The content by the verb's mined frames: its object, open complement or prepositional object."""
     frames = reporting_verb_frames().get(verb.lemma_.lower(), frozenset())
-    for child in verb.children:
+    for child in _children(verb, sent):
         if child.i < verb.i:
             continue
         if child.dep_ in ("dobj", "xcomp") and child.dep_ in frames and not _names_no_content(child):

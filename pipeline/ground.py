@@ -15,6 +15,7 @@ from typing import Literal
 
 from pipeline.candidates import PERSON_ROLE_NOUNS, QuoteCandidate, SpeakerCue
 from pipeline.normalise import Inventory, Org, Person
+from pipeline.roles import TITLE_WORDS
 from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, Span, Speaker
 
 Confidence = Literal["certain", "guess", "unknown"]
@@ -117,9 +118,11 @@ def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previo
             return None  # "an Acme executive": an unnamed individual, not the company
         if head in SPOKES and cue.definite and text:
             return _spokes_org_before(text, inventory, cue.start)
-        return None
+        return _titled_person_before(cue, inventory, previous)
     if named is not None:
         return named  # "the Example Times newspaper", "the union's standing committee", "Acme's report"
+    if head in TITLE_WORDS:
+        return _person_with_role(inventory, head, cue.start, cataphora=False) or _titled_person_before(cue, inventory, previous)
     if head in ORG_HEAD_TYPES and cue.definite:
         wanted = ORG_HEAD_TYPES[head]
         by_name = [o for o in inventory.organisations if any(re.search(rf"\b{re.escape(head)}\b", n, re.I) for n in (o.name, *o.aliases))]
@@ -129,6 +132,16 @@ def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previo
             if org is not None:
                 return org
     return None
+
+
+def _titled_person_before(cue: SpeakerCue, inventory: Inventory, previous: Person | Org | None) -> Person | None:
+    """'the senator', 'the former governor' with no one holding that role on record: the person the
+    text is about at this point (the previous speaker if a person, else the last person named)."""
+    if not cue.definite or cue.head in SPOKES or not cue.text.lower().startswith("the "):
+        return None
+    if isinstance(previous, Person):
+        return previous
+    return _nearest_person_before(inventory, cue.start)
 
 
 def _person_with_role(inventory: Inventory, head: str, offset: int, *, cataphora: bool) -> Person | None:

@@ -91,3 +91,21 @@ def test_pronoun_means_the_subject_rather_than_a_person_named_after_it() -> None
 def test_pronoun_antecedent_named_once_by_surname() -> None:
     text = "Mr. Lindqvist arrived late to the hearing. He said the budget would be cut by a third."
     assert speaker_of(text, "budget would be cut") == "Lindqvist"
+
+
+def test_definite_title_refers_to_the_person_being_reported() -> None:
+    text = "Gov. Ruth Calder toured the flooded towns on Monday. The Ohio governor said the state would pay for repairs."
+    assert speaker_of(text, "state would pay for repairs") == "Ruth Calder"
+
+
+def test_indefinite_title_is_an_unnamed_source() -> None:
+    text = "Gov. Ruth Calder toured the flooded towns on Monday. A senator said the state could not pay for repairs."
+    assert speaker_of(text, "could not pay for repairs") is None
+
+
+def test_a_quote_of_the_previous_paragraph_does_not_become_this_paragraphs_content() -> None:
+    text = (
+        'Leah Moravec said that "every figure in the report is accurate."\n\n'
+        "Despite the criticism, Moravec said she would stay in the job until the spring."
+    )
+    assert ("indirect", "she would stay in the job until the spring", "Leah Moravec") in attributed(text)
