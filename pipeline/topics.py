@@ -1,17 +1,176 @@
 """CAP coding stage: which Comparative Agendas Project major topics an article discusses, main topic first.
 
-Keyword scoring over the title, lead and body (`keyword_topics`), the sentences a reviewer should read
-for each code (`topic_evidence`), and the embedded model's tie-break between two close keyword leaders
-(`llm_tie_break`). `pipeline/process.py` calls these; nothing here knows about runs or records.
+Two readings of the article, averaged (`article_topics`):
+- a linear classifier learned from 31,034 New York Times front-page headlines coded with CAP major topics
+  (built by `scripts/train_topics.py`, shipped as `pipeline/resources/cap_topics_v1.npz`: vocabulary, idf,
+  coefficients and per-class probability calibration as plain arrays, loaded without pickle), applied to
+  the title and body as one text, with names of places, nationalities and people blanked;
+- keyword stems of each topic (`TOPIC_STEMS`), the title and lead counting extra.
+The main topic is the largest share; a second code is kept when its share is close enough (`choose_codes`).
+The evidence for a code is the sentences that use its keywords or that the classifier reads most as that
+topic (`topic_evidence`). The corpus's non-policy media codes (sports, weather, obituaries, ...) are learned,
+so that such text pulls no policy topic, but never emitted: only `CAP_MAJOR_TOPICS` codes leave this module.
+`pipeline/process.py` calls `code_topics`; nothing here knows about runs or records.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.preprocessing import normalize
 
 from pipeline.extract import ask_main_topic, topic_system
 from pipeline.llm import StructuredLLM
-from pipeline.segment import SegmentedArticle
+from pipeline.segment import SegmentedArticle, load_nlp
+from schemas.records import CAP_MAJOR_TOPICS
+
+MODEL_FILE = Path(__file__).resolve().parent / "resources" / "cap_topics_v1.npz"
+FORMAT_VERSION = 1
+
+# Features: word uni- and bigrams and character 2-5-grams within word boundaries, each block tf-idf
+# weighted (sublinear tf) and L2-normalised on its own, as scikit-learn's TfidfVectorizer does.
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (2, 5)
+
+# Names of places, nationalities and people are blanked before classification, in training and in use: the
+# NYT coding files every story about another country under International Affairs (19) and ties names to
+# the topics of their years, while this project codes an article by its policy substance wherever it is.
+MASKED_LABELS = frozenset({"GPE", "NORP", "LOC", "PERSON"})
+
+# The article's topic shares: this much the classifier's, the rest the keyword stems' (TOPIC_STEMS).
+CLASSIFIER_SHARE = 0.5
+# The embedded model's tie-break between two close leaders (`llm_tie_break`). Off: on the dev and held-out
+# articles no two leaders come within TIE_SHARE, so the question changed nothing and cost a model call an
+# article; the path stays for endpoints and article sets where it may pay.
+ASK_TIE_BREAK = False
+SECOND_TOPIC_SHARE = 0.5  # a second code needs at least this fraction of the main topic's share
+EVIDENCE_LIMIT = 5
+
+
+def word_vectorizer(vocabulary: dict[str, int] | None = None, min_df: int = 1) -> CountVectorizer:
+    return CountVectorizer(ngram_range=WORD_NGRAMS, vocabulary=vocabulary, min_df=min_df, dtype=np.float32)
+
+
+def char_vectorizer(vocabulary: dict[str, int] | None = None, min_df: int = 1) -> CountVectorizer:
+    return CountVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, vocabulary=vocabulary, min_df=min_df, dtype=np.float32)
+
+
+def tfidf_block(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    """Sublinear tf times idf, L2-normalised rows (TfidfVectorizer(sublinear_tf=True) on given counts)."""
+    weighted = counts.astype(np.float32).tocsr(copy=True)
+    np.log(weighted.data, out=weighted.data)
+    weighted.data += 1.0
+    return normalize(weighted @ sparse.diags(idf.astype(np.float32)), copy=False).tocsr()
+
+
+def mask_spans(text: str, spans: Sequence[tuple[int, int, str]], offset: int = 0) -> str:
+    """`text` with every (start, end, label) span of a MASKED_LABELS label blanked (offsets minus `offset`)."""
+    chars = list(text)
+    for start, end, label in spans:
+        if label in MASKED_LABELS:
+            for i in range(max(start - offset, 0), min(end - offset, len(chars))):
+                chars[i] = " "
+    return "".join(chars)
+
+
+def mask_texts(texts: Sequence[str]) -> list[str]:
+    """Blank the masked entities spaCy finds in each text (titles, training headlines)."""
+    nlp = load_nlp()
+    docs = nlp.pipe(texts, disable=[p for p in nlp.pipe_names if p not in ("tok2vec", "ner")], batch_size=256)
+    return [mask_spans(doc.text, [(e.start_char, e.end_char, e.label_) for e in doc.ents]) for doc in docs]
+
+
+@dataclass(frozen=True)
+class TopicModel:
+    """The shipped classifier: features, linear scores, sigmoid calibration per class."""
+
+    word_vocabulary: dict[str, int]
+    word_idf: np.ndarray
+    char_vocabulary: dict[str, int]
+    char_idf: np.ndarray
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray
+    calibration_a: np.ndarray
+    calibration_b: np.ndarray
+    classes: np.ndarray  # CAP and media codes, as in the corpus
+
+    def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        words = tfidf_block(word_vectorizer(self.word_vocabulary).transform(texts), self.word_idf)
+        chars = tfidf_block(char_vectorizer(self.char_vocabulary).transform(texts), self.char_idf)
+        return sparse.hstack([words, chars]).tocsr()
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated class probabilities (rows sum to 1), columns in `classes` order."""
+        scores = self.features(texts) @ self.coef.T + self.intercept
+        calibrated = 1.0 / (1.0 + np.exp(self.calibration_a * scores + self.calibration_b))
+        return calibrated / np.maximum(calibrated.sum(axis=1, keepdims=True), 1e-12)
+
+    def predict(self, texts: Sequence[str], *, policy_only: bool = False) -> np.ndarray:
+        """The most probable code per text; with `policy_only`, the most probable CAP major topic."""
+        probs = self.probabilities(texts)
+        if policy_only:
+            probs = np.where(self.policy_columns, probs, -1.0)
+        return self.classes[probs.argmax(axis=1)]
+
+    @property
+    def policy_columns(self) -> np.ndarray:
+        return np.isin(self.classes, list(CAP_MAJOR_TOPICS))
+
+    def save(self, path: Path) -> None:
+        """Plain arrays only (vocabularies as sorted string arrays), so loading needs no pickle."""
+        np.savez_compressed(
+            path,
+            format_version=np.array(FORMAT_VERSION),
+            word_terms=_terms(self.word_vocabulary),
+            word_idf=self.word_idf.astype(np.float32),
+            char_terms=_terms(self.char_vocabulary),
+            char_idf=self.char_idf.astype(np.float32),
+            coef=self.coef.astype(np.float16),
+            intercept=self.intercept.astype(np.float32),
+            calibration_a=self.calibration_a.astype(np.float32),
+            calibration_b=self.calibration_b.astype(np.float32),
+            classes=self.classes.astype(np.int16),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> TopicModel:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format_version"]) != FORMAT_VERSION:
+                raise ValueError(f"{path}: topic model format {int(data['format_version'])}, expected {FORMAT_VERSION}")
+            return cls(
+                word_vocabulary={str(t): i for i, t in enumerate(data["word_terms"])},
+                word_idf=data["word_idf"],
+                char_vocabulary={str(t): i for i, t in enumerate(data["char_terms"])},
+                char_idf=data["char_idf"],
+                coef=data["coef"].astype(np.float32),
+                intercept=data["intercept"],
+                calibration_a=data["calibration_a"],
+                calibration_b=data["calibration_b"],
+                classes=data["classes"].astype(int),
+            )
+
+
+def _terms(vocabulary: dict[str, int]) -> np.ndarray:
+    terms = [""] * len(vocabulary)
+    for term, index in vocabulary.items():
+        terms[index] = term
+    return np.array(terms, dtype=str)
+
+
+@lru_cache(maxsize=1)
+def load_topic_model() -> TopicModel:
+    """The shipped classifier, read once per process."""
+    return TopicModel.load(MODEL_FILE)
+
+
+# --------------------------------------------------------------------------- keyword stems
 
 # Stems of words that signal each CAP major topic (general news vocabulary, matched at word starts).
 TOPIC_STEMS: dict[int, tuple[str, ...]] = {
@@ -39,7 +198,6 @@ TOPIC_STEMS: dict[int, tuple[str, ...]] = {
 }  # fmt: skip
 TITLE_WEIGHT = 3.0
 LEAD_WEIGHT = 2.0
-SECOND_TOPIC_SHARE = 0.5
 
 
 def _stem_pattern(code: int) -> re.Pattern[str]:
@@ -62,35 +220,83 @@ def topic_scores(seg: SegmentedArticle, title: str | None = None) -> dict[int, f
     return scores
 
 
-def keyword_topics(seg: SegmentedArticle, title: str | None = None) -> list[int]:
-    """Rule CAP coding: the best-scoring topic, plus a second one scoring at least half as much."""
-    scores = topic_scores(seg, title)
-    ranked = sorted((c for c in scores if scores[c] > 0), key=lambda c: -scores[c])
+# --------------------------------------------------------------------------- the article
+
+
+@dataclass(frozen=True)
+class ArticleTopics:
+    """An article's topic shares (CAP codes only, summing to 1 when anything scored) and per-sentence
+    classifier probabilities relative to an empty text's (above 1: the sentence reads as that topic)."""
+
+    shares: dict[int, float]
+    sentence_lift: np.ndarray  # (sentences, len(codes))
+    codes: list[int]  # column order of sentence_lift
+
+    def ranked(self) -> list[int]:
+        return [c for c in sorted(self.shares, key=lambda c: (-self.shares[c], c)) if self.shares[c] > 0]
+
+
+def _policy_probabilities(model: TopicModel, texts: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+    columns = model.policy_columns
+    probs = model.probabilities(texts)[:, columns]
+    return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12), [int(c) for c in model.classes[columns]]
+
+
+def article_topics(seg: SegmentedArticle, title: str | None = None, model: TopicModel | None = None) -> ArticleTopics:
+    """Half the classifier's reading of the whole article (masked title and body as one text), half the
+    keyword shares; with no keyword hit, the classifier alone."""
+    model = model or load_topic_model()
+    spans = [(e.start, e.end, e.label) for e in seg.entities]
+    sentences = [mask_spans(s.text, [x for x in spans if s.start <= x[0] < s.end], s.start) for s in seg.sentences]
+    head = mask_texts([title])[0] + "\n" if title and title.strip() else ""
+    probs, codes = _policy_probabilities(model, [head + " ".join(sentences), "", *sentences])
+    document, empty, per_sentence = probs[0], probs[1], probs[2:]
+    keywords = topic_scores(seg, title)
+    keyword_total = sum(keywords.values())
+    shares = {c: float(p) for c, p in zip(codes, document, strict=True)}
+    if keyword_total:
+        shares = {c: CLASSIFIER_SHARE * p + (1 - CLASSIFIER_SHARE) * keywords.get(c, 0.0) / keyword_total for c, p in shares.items()}
+    return ArticleTopics(shares=shares, sentence_lift=per_sentence / np.maximum(empty, 1e-12), codes=codes)
+
+
+def choose_codes(topics: ArticleTopics) -> list[int]:
+    """The main topic, plus the runner-up when its share is at least SECOND_TOPIC_SHARE of the main one's."""
+    ranked = topics.ranked()
     if not ranked:
         return []
-    return [ranked[0]] + [c for c in ranked[1:2] if scores[c] >= SECOND_TOPIC_SHARE * scores[ranked[0]]]
+    main = ranked[0]
+    return [main] + [c for c in ranked[1:2] if topics.shares[c] >= SECOND_TOPIC_SHARE * topics.shares[main]]
 
 
-def topic_evidence(seg: SegmentedArticle, codes: list[int]) -> dict[int, list[tuple[int, int]]]:
-    """Sentences that use a topic's keywords: where a reviewer should look."""
+def topic_evidence(seg: SegmentedArticle, codes: list[int], topics: ArticleTopics | None = None) -> dict[int, list[tuple[int, int]]]:
+    """For each code, the sentences that read most as that topic: those using its keywords or whose
+    strongest classifier lift is that code, ranked by lift, at most EVIDENCE_LIMIT, in text order."""
+    topics = topics or article_topics(seg)
+    strongest = topics.sentence_lift.argmax(axis=1) if len(topics.sentence_lift) else np.zeros(0, dtype=int)
     evidence: dict[int, list[tuple[int, int]]] = {}
     for code in codes:
+        column = topics.codes.index(code) if code in topics.codes else None
         pattern = _STEM_PATTERNS.get(code)
-        evidence[code] = [(s.start, s.end) for s in seg.sentences if pattern is not None and pattern.search(s.text)][:5]
+        lift = topics.sentence_lift[:, column] if column is not None else np.zeros(len(seg.sentences))
+        pool = [
+            i for i, s in enumerate(seg.sentences)
+            if (column is not None and strongest[i] == column and lift[i] > 1.0) or (pattern is not None and pattern.search(s.text))
+        ]
+        chosen = sorted(sorted(pool, key=lambda i: -lift[i])[:EVIDENCE_LIMIT])
+        evidence[code] = [(seg.sentences[i].start, seg.sentences[i].end) for i in chosen]
     return evidence
 
 
 TIE_SHARE = 0.85
 
 
-def llm_tie_break(llm: StructuredLLM, text: str, title: str | None, seg: SegmentedArticle, codes: list[int]) -> list[int]:
-    """The main topic among the two keyword leaders, asked of the model; its answer is used only when the
-    keywords cannot separate them (on the dev set the model's choice was worse than clear keyword leads)."""
-    scores = topic_scores(seg, title)
-    ranked = sorted((c for c in scores if scores[c] > 0), key=lambda c: -scores[c])
+def llm_tie_break(llm: StructuredLLM, text: str, title: str | None, topics: ArticleTopics, codes: list[int]) -> list[int]:
+    """The main topic among the two leaders, asked of the model; its answer is used only when their
+    shares are within TIE_SHARE of each other (the model's choice was worse than clear leads)."""
+    ranked = topics.ranked()
     options = ranked[:2] if len(ranked) >= 2 else [*ranked, *(c for c in (1, 20) if c not in ranked)][:2]
     main = ask_main_topic(llm, topic_system(text, title), options)
-    if len(ranked) < 2 or scores[ranked[1]] < TIE_SHARE * scores[ranked[0]] or main not in ranked[:2]:
+    if len(ranked) < 2 or topics.shares[ranked[1]] < TIE_SHARE * topics.shares[ranked[0]] or main not in ranked[:2]:
         return codes
     return [main] + [c for c in codes if c != main][:1]
 
@@ -99,7 +305,8 @@ def code_topics(
     seg: SegmentedArticle, title: str | None, llm: StructuredLLM | None = None
 ) -> tuple[list[int], dict[int, list[tuple[int, int]]]]:
     """The article's CAP codes (main topic first) and, for each, the sentences that show it."""
-    codes = keyword_topics(seg, title)
-    if llm is not None:
-        codes = llm_tie_break(llm, seg.text, title, seg, codes)
-    return codes, topic_evidence(seg, codes)
+    topics = article_topics(seg, title)
+    codes = choose_codes(topics)
+    if llm is not None and ASK_TIE_BREAK:
+        codes = llm_tie_break(llm, seg.text, title, topics, codes)
+    return codes, topic_evidence(seg, codes, topics)
