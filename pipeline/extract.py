@@ -290,9 +290,10 @@ def ask_chunk(llm: StructuredLLM, system: str, *, compact: bool) -> ChunkExtract
     names only and bare codes: fewer tokens to read in the tool schema and far fewer to write.
     """
     if compact:
-        # JSON mode: llama.cpp samples the tool-call grammar of this nested schema at seconds a token; an
-        # answer can take minutes on a busy CPU, and a timed-out request would queue behind itself.
-        with llm.using(mode="json", timeout_s=COMPACT_TIMEOUT_S):
+        # Free JSON in a fenced block, validated after: llama.cpp samples a grammar (tool call or JSON object)
+        # at seconds a token on a busy 2-core CPU. An answer can still take minutes, and a timed-out request
+        # would queue behind itself on the single-slot local server: a long timeout.
+        with llm.using(mode="md_json", timeout_s=COMPACT_TIMEOUT_S):
             return llm.ask(system, LLM_QUESTION, CompactExtraction, max_tokens=COMPACT_MAX_TOKENS).full()
     return llm.ask(system, LLM_QUESTION, ChunkExtraction, max_tokens=FULL_MAX_TOKENS)
 

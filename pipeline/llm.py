@@ -62,6 +62,9 @@ except ImportError:  # pragma: no cover
     _PARSE_ERRORS = (ValidationError, json.JSONDecodeError)
 
 T = TypeVar("T", bound=BaseModel)
+# instructor modes by name: "tools" (grammar-constrained on llama.cpp), "json" (JSON-object response format),
+# "md_json" (JSON written in a fenced block, no response format: no grammar to sample on llama.cpp).
+_MODES = {"tools": instructor.Mode.TOOLS, "json": instructor.Mode.JSON, "md_json": instructor.Mode.MD_JSON}
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -252,7 +255,7 @@ class StructuredLLM:
     def _client(self) -> Any:
         """The instructor client of the current mode (one per mode, created on first use, same hooks)."""
         if self._mode not in self._clients:
-            client = instructor.from_openai(self._raw, mode=instructor.Mode.JSON if self._mode == "json" else instructor.Mode.TOOLS)
+            client = instructor.from_openai(self._raw, mode=_MODES.get(self._mode, instructor.Mode.TOOLS))
             client.on("completion:response", self._on_response)
             client.on("completion:error", self._on_completion_error)
             client.on("parse:error", self._on_parse_error)
@@ -263,8 +266,8 @@ class StructuredLLM:
     def using(self, *, mode: str | None = None, timeout_s: float | None = None) -> Iterator[None]:
         """Ask in another instructor mode, or with a longer per-request timeout, meanwhile.
 
-        "json": the model writes JSON freely, validated after (for a nested schema whose tool-call grammar
-        llama.cpp samples slowly). A longer timeout for answers that take minutes on a busy CPU: a request
+        "md_json": the model writes JSON freely, validated after (for a nested schema whose grammar
+        llama.cpp samples at seconds a token on a busy CPU). A longer timeout for answers that take minutes on a busy CPU: a request
         that times out is sent again and queues behind itself on a single-slot local server.
         """
         previous = self._mode, self._timeout_s
