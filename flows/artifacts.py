@@ -13,6 +13,8 @@ from typing import Any
 from flows.llm_limits import NO_LIMITS, LlmLimits
 from pipeline.write import MANIFEST, RECORDS_DIR, TABLES
 
+MAX_LISTED = 50  # articles listed by name in the summary; the manifest has them all
+
 
 def artifact_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per article: status, counts, CAP codes, seconds, tokens (`create_table_artifact(table=...)`)."""
@@ -76,6 +78,12 @@ def summary_markdown(manifest: dict[str, Any], limits: LlmLimits = NO_LIMITS, *,
         lines += ["", f"Failure records (with the model's last output) are in `{out / 'failed'}`."]
     else:
         lines.append("None.")
+    reasons = [a for a in manifest["articles"] if a.get("why") and a["why"] != "up to date"]
+    if reasons:
+        lines += ["", "## Why articles were extracted or kept", ""]
+        lines += [f"- `{a['source_file']}`: {a['why']}" for a in reasons[:MAX_LISTED]]
+        if len(reasons) > MAX_LISTED:
+            lines.append(f"- ... and {len(reasons) - MAX_LISTED} more (every article's reason is in the manifest)")
     if manifest.get("output_links"):
         lines += ["", "## Links in the output folder", "", *[f"- {m['reason']}" for m in manifest["output_links"]]]
     lines += [

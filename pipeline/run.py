@@ -66,7 +66,7 @@ from pipeline.write import (
     write_json_atomic,
     write_record,
 )
-from schemas.records import SCHEMA_VERSION, ArticleRecord, FailureRecord, TokenUsage
+from schemas.records import SCHEMA_VERSION, ArticleRecord, FailureRecord
 
 log = logging.getLogger(__name__)
 
@@ -334,12 +334,6 @@ def classify_failure(error: BaseException, *, stage: str = "extract") -> Failure
     else:
         reason = f"{type(error).__name__}: {error}"
     return FailureClass(stage, redact(reason) or type(error).__name__, is_transient(error))
-
-
-def describe_failure(error: BaseException, *, stage: str = "extract") -> tuple[str, str]:
-    """The failure record's stage and a readable, redacted reason for an article's exception."""
-    failure = classify_failure(error, stage=stage)
-    return failure.stage, failure.reason
 
 
 class ArticleFailure(RuntimeError):

@@ -204,3 +204,4 @@ def test_flow_cache_and_up_to_date_check_follow_the_extractor_version(prefect_se
         assert redone["decisions"] == {"extractor changed": 3} and redone["records_by_extractor"] == {b: 3}
         summary = summary_markdown(redone)
         assert "extractor changed: 3" in summary and f"`{b}`: 3" in summary and f"| Extractor | `{b}`" in summary
+        assert f"extractor changed ({a} -> {b})" in summary, "the summary says why each article was extracted"
