@@ -1,17 +1,34 @@
 """A batch run as plain functions: plan, process each article, finish.
 
 The Prefect flow (flows/extract_flow.py) and the `--engine plain` CLI path call
-exactly these functions; nothing here imports Prefect.
+exactly these functions; nothing here imports Prefect. What lives here, one
+place per decision:
+
+* `reuse_decision`: whether an article's stored record is reused, and why
+  (re-run policy `changed`, `missing` or `all`; text, model, strategy and
+  extractor version, `pipeline.version`). `plan_run` and the dry run
+  (`plan_rows`) both ask it.
+* `extract_and_write`: one article under its lock (the plain engine's
+  `process_article` and the flow's task both call it).
+* `classify_failure` / `is_transient`: what an article's failure was (stage,
+  redacted reason) and whether it is worth retrying; the flow only adds
+  Prefect's retry on top. `quarantine` writes the failure record.
+* `finish_run`: tables, registry, manifest and the review page
+  (`pipeline.review`); terminal output is `pipeline.terminal`, Prefect
+  artifacts `flows.artifacts`.
 
 Reliability contract:
 
 * `RunConfig` resolves its folders and refuses any outside the allowed roots
-  (`pipeline.paths`, env NEWS_RECORDS_ROOTS).
+  (`pipeline.paths`, env NEWS_RECORDS_ROOTS). Input links are not followed
+  unless the operator allows it; links where the run's own output entries
+  belong are moved aside and listed in the manifest (`output_links`).
 * `process_article` never raises: an article that cannot be extracted gets a
   quarantine record in `failed/` (source file, article id, stage, reason, last
   raw model output, attempts, tokens) and a failed outcome; the batch goes on.
-* Records are the cache: a later run (rerun="missing") skips every article with
-  a current record, so it retries exactly what failed or was never reached.
+* Records are the cache: a later run skips every article with a current
+  record, so it retries exactly what failed or was never reached; a record of
+  another extractor version is re-extracted (or kept with rerun="missing").
 * Crashes: all files are published atomically; `plan_run` removes temporary
   files left by killed writers; tables are rebuilt from records, never appended.
 * Concurrent runs on the same folders: per-article and output-folder `flock`
