@@ -393,10 +393,13 @@ def _appositives(ctx: _Context, comma: int, sentence_end: int) -> list[Descripti
         if end <= start:
             break
         described = _describe(ctx, start, end)
-        if not (described.role or described.party or described.organisation) and any(doc[k].pos_ == "PROPN" for k in range(start, end)):
-            break  # "to Lee, Park, head of ...": another name the recogniser missed; what follows is theirs
-        # "Lee, the Example Department, and ...": a bare body after a name is a list, not an affiliation.
-        found.append(described if described.role or described.party else None)
+        if not (described.role or described.party):
+            # "Lee, the Example Department, and ...", "to Lee, Park, head of ...": a bare name or body is a
+            # list or another person the recogniser missed, and what follows is theirs; an age is skipped.
+            if any(doc[k].pos_ == "PROPN" for k in range(start, end)):
+                break
+        else:
+            found.append(described)
         i = end
     return found
 
