@@ -109,3 +109,13 @@ def test_a_quote_of_the_previous_paragraph_does_not_become_this_paragraphs_conte
         "Despite the criticism, Moravec said she would stay in the job until the spring."
     )
     assert ("indirect", "she would stay in the job until the spring", "Leah Moravec") in attributed(text)
+
+
+def test_name_and_colon_opening_a_paragraph_attributes_the_rest() -> None:
+    text = "Maria Santos: The tariff will cost every family a thousand dollars.\n\nThe vote is on Friday."
+    assert ("indirect", "The tariff will cost every family a thousand dollars", "Maria Santos") in attributed(text)
+
+
+def test_a_label_before_a_colon_is_not_a_speaker() -> None:
+    text = "Update: the results of the vote will be announced on Friday morning."
+    assert attributed(text) == []
