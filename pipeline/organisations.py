@@ -19,8 +19,8 @@ from schemas.records import OrganisationType, normalise_name, organisation_id
 # Head words of names that are not bodies (the guidelines' events, laws, plans, indices, agreements, venues).
 NOT_A_BODY_HEAD = re.compile(
     r"(conference|forum|summit|expo|exposition|sessions?|dialogue|meeting|games|awards?|fair|olympics|olympiad|festival|"
-    r"championships?|cup|tournament|open|marathon|plan|law|act|index|initiative|week|day|treaty|agreement|accord|pact|protocol|"
-    r"war|stadium|arena|airport|hotel|motel|course|square|palace|tower|bridge|station)",
+    r"championships?|cup|tournament|open|marathon|convention|plan|law|act|index|initiative|week|day|treaty|agreement|accord|pact|protocol|"
+    r"war|stadium|arena|airport|hotel|motel|course|square|tower|bridge|station)",
     re.I,
 )
 SUBUNIT_HEADS = re.compile(r"^(institute|center|centre|school|department|bureau|office|college|faculty|laboratory|lab|division)\b", re.I)
@@ -34,8 +34,10 @@ INTERNATIONAL = {
 EDGE_PUNCTUATION = " \t\n,.;:!?\"'“”‘’«»()[]{}-–—/*|"
 ABBREVIATION_END = re.compile(r"(?:\b[A-Z]\.[A-Z]\.|\b(?:Corp|Co|Inc|Ltd|Bros|Cos)\.)$")  # "U.N.", "Example Corp." keep their dot
 DANGLING_WORD = re.compile(r"\s+(?:of|at|for|and|in|on|the|to|by|with|from|or|as|a|an)$", re.I)
-# A line break or a spaced dash inside a mention: a headline or dateline run into a name, not a name.
-NOT_A_NAME = re.compile(r"\n|\s[-–—]\s")
+# Not a name: a headline or dateline run into one (a line break, a spaced dash), a title with a colon,
+# a fixture ("Northfield v Eastbrook"), a prefixed or suffixed adjective ("Pro-Western", "Example-based").
+FIXTURE = re.compile(r"\sv\.?\s|\svs\.?\s")
+NOT_A_NAME = re.compile(r"\n|\s[-–—]\s|:\s|\sv\.?\s|\svs\.?\s|^(?:pro|anti|ex|non|post|pre)-\w+$|^\S+-(?:based|led|backed|owned|run|like|brokered|made|controlled)$", re.I)
 # Party adjectives and nicknames name the party ("a Republican senator", "the GOP", "Labour MPs"):
 # (canonical name, country). Only where spaCy reads the word as a group or organisation name.
 PARTIES = {
@@ -154,7 +156,7 @@ def org_entities(seg: SegmentedArticle) -> list[Entity]:
     ("EU", "Republican")."""
     found = list(seg.organisations) if seg.organisations is not None else [e for e in seg.entities if e.label == "ORG"]
     found += [e for e in seg.entities if e.label in ("GPE", "NORP", "ORG") and _canonical_form(e.text) and not any(e.start < o.end and o.start < e.end for o in found)]
-    return _repair_spans(seg.text, sorted(found, key=lambda e: e.start))
+    return _repair_spans(seg.text, sorted(found, key=lambda e: e.start), [e for e in seg.entities if e.label == "PERSON"])
 
 
 def _canonical_form(mention: str) -> str | None:
@@ -162,21 +164,25 @@ def _canonical_form(mention: str) -> str | None:
     return CANONICAL.get(normalise_name(_clean_org_text(mention)))
 
 
-def _repair_spans(text: str, entities: list[Entity]) -> list[Entity]:
+def _repair_spans(text: str, entities: list[Entity], people: list[Entity] = ()) -> list[Entity]:
     """Mention boundaries a recogniser commonly gets wrong, put right.
 
     "Example University's" + "Institute of X" is one mention of the institute; "Center for" before a
     mention of "X Studies" belongs to the name; lower-case words after a name ("Example News agency",
-    "Example radio") do not.
+    "Example radio") and a person's name run on after it ("Example Party Anna Keller") do not; two
+    names in one mention ("Northfield, Eastbrook") are two mentions.
     """
     repaired: list[Entity] = []
-    for ent in entities:
+    for ent in _split_lists(text, entities):
         start, end = ent.start, ent.end
         head = SUBUNIT_BEFORE.search(text, max(0, start - 40), start)
         if head is not None and head.end() == start:
             start = head.start()
         while (tail := LOWER_TAIL.search(text, start, end)) is not None and tail.end() == end and tail.start() > start:
             end = tail.start()
+        person = next((p for p in people if start < p.start < end <= p.end and len(p.text.split()) >= 2), None)
+        if person is not None:
+            end = start + len(text[start : person.start].rstrip())
         prev = repaired[-1] if repaired else None
         if prev is not None and re.search(r"['’]s?$", prev.text) and re.fullmatch(r"\s+", text[prev.end : start]) and SUBUNIT_HEADS.match(text[start:end]):
             repaired[-1] = Entity(text[prev.start : end], ent.label, prev.start, end)
@@ -185,12 +191,32 @@ def _repair_spans(text: str, entities: list[Entity]) -> list[Entity]:
     return repaired
 
 
+def _split_lists(text: str, entities: list[Entity]) -> list[Entity]:
+    """'Northfield, Eastbrook' -> two mentions; a sub-unit and its parent ('Institute of X, Example University') stay one."""
+    pieces: list[Entity] = []
+    for ent in entities:
+        parts = [m for m in re.finditer(r"[^,]+", ent.text)]
+        if len(parts) < 2 or SUBUNIT_HEADS.match(ent.text) or not all(re.match(r"\s*[A-Z]", m.group()) for m in parts):
+            pieces.append(ent)
+            continue
+        for m in parts:
+            lead = len(m.group()) - len(m.group().lstrip())
+            start = ent.start + m.start() + lead
+            pieces.append(Entity(text[start : ent.start + m.end()], ent.label, start, ent.start + m.end()))
+    return pieces
+
+
 def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) -> list[Org]:
     """The article's organisations, in order of first mention, keyed O1, O2, ..."""
     text = seg.text
-    person_tokens = {tok for name in person_names for tok in normalise_name(name).split()}
     orgs: list[Org] = []
     entities = org_entities(seg)
+    if seg.organisations is not None:
+        # A "person" the recogniser reads as an organisation (a club spaCy takes for a name), or a fixture
+        # ("Northfield v Eastbrook"), lends no name words.
+        recognised = {normalise_name(_clean_org_text(e.text)) for e in entities}
+        person_names = [name for name in person_names if normalise_name(name) not in recognised and not FIXTURE.search(name)]
+    person_tokens = {tok for name in person_names for tok in normalise_name(name).split()}
 
     def add(name: str, alias: str | None, span: tuple[int, int] | None) -> Org:
         for org in orgs:
@@ -214,7 +240,7 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
         if i in skip:
             continue
         mention = _clean_org_text(ent.text)
-        if not mention or _names_an_event(mention) or NOT_A_NAME.search(mention) or _person_name(mention, person_tokens, learned=seg.organisations is not None):
+        if not mention or _names_an_event(mention) or NOT_A_NAME.search(mention) or _names_a_country(mention) or _person_name(mention, person_tokens, learned=seg.organisations is not None):
             continue
         if mention in not_orgs:
             continue
@@ -283,6 +309,14 @@ def _names_an_event(mention: str) -> bool:
     "Law Society") is not one of them."""
     head = re.split(r"\s+(?:of|for|on|to)\s+", mention, maxsplit=1)[0].split()
     return bool(head) and NOT_A_BODY_HEAD.fullmatch(head[-1]) is not None
+
+
+def _names_a_country(mention: str) -> bool:
+    """Countries (and the few capitals and demonyms `_country_code` knows) are places, not bodies; the EU is one.
+    An acronym that happens to be a country code ("OM", "CAF") is not a country's name."""
+    if re.fullmatch(r"[A-Z]{2,3}", mention) and normalise_name(mention) not in DEMONYMS:
+        return False
+    return _country_code(mention) is not None and not _canonical_form(mention)
 
 
 def _person_name(mention: str, person_tokens: set[str], *, learned: bool) -> bool:

@@ -90,3 +90,27 @@ def test_events_laws_and_plans_are_not_organisations_but_bodies_named_after_them
     found = orgs(text)
     assert not {"Annual Harbour Trade Conference", "Clean Rivers Act", "Coastal Renewal Plan"} & set(found), found
     assert {"Harbour Conference Board", "Northfield Law Society"} <= set(found), found
+
+
+def test_list_fixture_adjective_and_country_mentions_are_not_names_of_one_body() -> None:
+    from pipeline.organisations import _names_a_country
+
+    assert _names_a_country("United States") and _names_a_country("FRANCE")
+    assert not _names_a_country("OM"), "an acronym that is also a country code"
+    assert not _names_a_country("EU"), "the EU is an organisation"
+    text = (
+        "Results on Saturday: Northfield v Eastbrook was postponed. Fans of Northfield, Eastbrook and Westmere "
+        "protested. A Northfield-based charity, the Harbour Trust, said the Pro-Eastbrook group had left."
+    )
+    found = orgs(text)
+    assert not [n for n in found if " v " in n or "," in n or n.endswith("-based") or n.lower().startswith("pro-")], found
+
+
+def test_a_persons_name_run_on_after_an_organisation_is_cut_off() -> None:
+    from pipeline.organisations import _repair_spans
+    from pipeline.segment import Entity
+
+    text = "The Example Workers Union Anna Keller said on Monday that talks had failed."
+    org = Entity("Example Workers Union Anna Keller", "ORG", 4, 37)
+    person = Entity("Anna Keller", "PERSON", 26, 37)
+    assert [e.text for e in _repair_spans(text, [org], [person])] == ["Example Workers Union"]
