@@ -1,17 +1,24 @@
 """A 2,500-word article is processed completely, on the embedded model.
 
-The article is generated (25 paragraphs by different named sources, with
-pronoun attributions that need the model) so the test knows exactly which
-quotes stand in its last paragraphs.
+The article is generated (25 paragraphs by different named sources) so the
+test knows exactly which quotes stand in its last paragraphs. Its last paragraph
+names a company whose name says nothing of its type: the rules leave it "other",
+so its type in the record must be the model's answer to a question about a
+mention at the very end of a long article (the answers are recorded by a spy on
+`StructuredLLM.ask`; the 1.5B model's choice itself varies, so it is not fixed here).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipeline.ingest import read_articles
+from pipeline.llm import StructuredLLM
+from pipeline.process import extract_record
 from pipeline.run import RunConfig, run_batch
 from pipeline.write import iter_records
 
@@ -23,6 +30,7 @@ LAST = [
     "Fischer", "Kowalski", "Nakamura", "Osei", "Castillo", "Berg", "Mendes", "Quinn", "Tanaka", "Abara", "Horvath", "Larsen",
 ]  # fmt: skip
 ORGS = ["Northfield Institute for Energy Studies", "Harbour Valley Steel Corp", "Central Statistics Office", "Alpine Grid Association", "Meridian Bank"]
+LAST_COMPANY = "Corvantis"  # no word in it gives its type away
 TOPICS = ["grid investment", "steel output", "wage growth", "battery storage", "interest rates"]
 
 
@@ -48,10 +56,11 @@ def long_article() -> tuple[str, list[tuple[str, str]]]:
         if i >= 22:
             tail_quotes.append((name, direct))
             tail_quotes.append((name, reported))
+    paragraphs.append(f"Shares of {LAST_COMPANY} rose 4 percent after {LAST_COMPANY} said it would supply equipment to the grid operators.")
     return "title: Regional economy roundup\npublished: 2026-01-15\nsource: Test Wire\n\n" + "\n\n".join(paragraphs) + "\n", tail_quotes
 
 
-def test_2500_word_article_is_extracted_to_its_last_paragraph(tmp_path: Path) -> None:
+def test_2500_word_article_is_extracted_to_its_last_paragraph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text, tail_quotes = long_article()
     body_words = len(text.split("\n\n", 1)[1].split())
     assert body_words >= 2500, body_words
@@ -61,10 +70,23 @@ def test_2500_word_article_is_extracted_to_its_last_paragraph(tmp_path: Path) ->
     [article], failures = read_articles(inputs)
     assert not failures
 
+    asked: list[tuple[str, Any]] = []
+    real_ask = StructuredLLM.ask
+
+    def spy(self: StructuredLLM, system: str, question: str, response_model: Any, **kwargs: Any) -> Any:
+        answer = real_ask(self, system, question, response_model, **kwargs)
+        asked.append((system + "\n" + question, answer))
+        return answer
+
+    monkeypatch.setattr(StructuredLLM, "ask", spy)
     manifest = run_batch(RunConfig(inputs, tmp_path / "out"))
     assert not manifest["failures"], manifest["failures"]
     [record] = list(iter_records(tmp_path / "out"))
     assert record.provenance.usage.calls > 0
+    assert {org.name: org.type for org in extract_record(article, None, model="rules only", backend="rules").organisations}[LAST_COMPANY] == "other"
+    answers = [getattr(answer, f"o{hit[1]}") for prompt, answer in asked if (hit := re.search(rf"\bo(\d+): {LAST_COMPANY} \(", prompt))]
+    assert len(answers) == 1, "the model was not asked (or asked twice) about the article's last organisation"
+    assert {org.name: org.type for org in record.organisations}[LAST_COMPANY] == answers[0], "the model's answer was not used"
     found = {(q.speaker.name, q.text) for q in record.quotes}
     for speaker, quote in tail_quotes:
         assert any(quote in text_ and name == speaker for name, text_ in found), f"missing from the last paragraphs: {speaker}: {quote}"
