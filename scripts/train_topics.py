@@ -94,7 +94,7 @@ def train(rows: list[Headline]) -> TopicModel:
     word_idf = TfidfTransformer(sublinear_tf=True).fit(word_counts).idf_
     char_idf = TfidfTransformer(sublinear_tf=True).fit(char_counts).idf_
     features = sparse.hstack([tfidf_block(word_counts, word_idf), tfidf_block(char_counts, char_idf)]).tocsr()
-    classifier = CalibratedClassifierCV(LinearSVC(C=SVM_C), method="sigmoid", cv=3, ensemble=False).fit(features, labels)
+    classifier = CalibratedClassifierCV(LinearSVC(C=SVM_C, random_state=RANDOM_SEED), method="sigmoid", cv=3, ensemble=False).fit(features, labels)
     [calibrated] = classifier.calibrated_classifiers_
     svm = calibrated.estimator
     model = TopicModel(

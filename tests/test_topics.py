@@ -14,9 +14,11 @@ import pytest
 from pipeline.segment import segment
 from pipeline.topics import (
     MODEL_FILE,
+    ArticleTopics,
     TopicModel,
     article_topics,
     code_topics,
+    llm_tie_break,
     load_topic_model,
     mask_spans,
     mask_texts,
@@ -115,3 +117,31 @@ def test_training_round_trips_through_the_saved_file(tmp_path: Path) -> None:
     assert list(loaded.predict(texts)) == [3, 6, 29]
     assert np.allclose(loaded.probabilities(texts), model.probabilities(texts), atol=1e-3)
     assert list(loaded.predict(["the team won the game"], policy_only=True))[0] in (3, 6)
+
+
+class _Answers:
+    """Stands in for StructuredLLM: answers the main-topic question with a fixed code, counts calls."""
+
+    def __init__(self, main: int) -> None:
+        self.main, self.calls = main, 0
+
+    def ask(self, system: str, question: str, response_model: type, **_: object) -> object:
+        self.calls += 1
+        return response_model(main=self.main)
+
+
+def _topics(shares: dict[int, float]) -> ArticleTopics:
+    return ArticleTopics(shares=shares, sentence_lift=np.zeros((0, len(shares))), codes=list(shares))
+
+
+@pytest.mark.parametrize(("answer", "expected"), [(6, [6, 3]), (3, [3, 6]), (16, [3, 6])])
+def test_tie_break_follows_the_model_only_between_close_leaders(answer: int, expected: list[int]) -> None:
+    llm = _Answers(answer)
+    assert llm_tie_break(llm, "text", None, _topics({3: 0.46, 6: 0.44, 1: 0.10}), [3, 6]) == expected  # type: ignore[arg-type]
+    assert llm.calls == 1
+
+
+def test_tie_break_does_not_ask_about_a_clear_lead() -> None:
+    llm = _Answers(6)
+    assert llm_tie_break(llm, "text", None, _topics({3: 0.6, 6: 0.3, 1: 0.1}), [3, 6]) == [3, 6]  # type: ignore[arg-type]
+    assert llm.calls == 0
