@@ -2,7 +2,9 @@
 
 spaCy's small English pipeline does this in well under a second per article,
 which is what lets the LLM spend its few generated tokens on judgements
-instead of copying text.
+instead of copying text. Organisation mentions come from a second recogniser,
+spaCy's NER fine-tuned on CoNLL++ (scripts/train_orgs.py), run on a copy of the
+parsed text so that spaCy's own entities (people, places) stay as they are.
 """
 
 from __future__ import annotations
