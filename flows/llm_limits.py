@@ -237,8 +237,10 @@ _LEASES = _LeaseRenewer()
 _TOKENS = _RateTokens()
 
 
-def _when_free(request: Callable[[], httpx.Response]) -> httpx.Response:
-    """Send a slot request until the server grants it, waiting as long as its Retry-After says."""
+def _when_free(request: Callable[[], httpx.Response], given_up: threading.Event | None = None) -> httpx.Response | None:
+    """Send a slot request until the server grants it, waiting as long as its Retry-After says.
+
+    None if `given_up` is set while waiting (the slot is no longer needed)."""
     import httpx
 
     while True:
@@ -247,14 +249,18 @@ def _when_free(request: Callable[[], httpx.Response]) -> httpx.Response:
         except httpx.HTTPStatusError as error:
             if error.response.status_code != LOCKED:
                 raise
-            time.sleep(float(error.response.headers.get("Retry-After", "1")))
+            if (given_up or threading.Event()).wait(float(error.response.headers.get("Retry-After", "1"))):
+                return None
 
 
-def _take_slot(name: str) -> UUID | None:
-    """Take one slot of concurrency limit `name` with a lease (waiting until one is free); None if the limit is gone."""
+def _take_slot(name: str, given_up: threading.Event) -> UUID | None:
+    """Take one slot of concurrency limit `name` with a lease (waiting until one is free).
+
+    None if the limit is gone (deleted or switched off meanwhile) or the slot was given up while waiting."""
     client = _CLIENTS.get()
-    granted = _when_free(lambda: client.increment_concurrency_slots_with_lease(names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S)).json()
-    if not granted["limits"]:  # the limit was deleted or switched off meanwhile: nothing is held
+    response = _when_free(lambda: client.increment_concurrency_slots_with_lease(names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S), given_up)
+    granted = response.json() if response is not None else {"limits": []}
+    if not granted["limits"]:
         return None
     lease = UUID(granted["lease_id"])
     _LEASES.hold(lease)
@@ -282,16 +288,18 @@ def endpoint_slot(limits: LlmLimits) -> Iterator[None]:
     """Hold one of the endpoint's in-flight slots (if it has a concurrency limit) while an article is asked.
 
     The slot is requested at once, in the background; `GovernedLLM.ask` sends no request before it
-    is granted, and it is released when the block ends (after waiting for the grant if no request came)."""
+    is granted, and it is released when the block ends (a request for it still waiting is given up)."""
     if not limits.concurrency:
         yield
         return
-    slot = _REQUESTS.submit(contextvars.copy_context().run, _take_slot, limits.concurrency)
+    given_up = threading.Event()
+    slot = _REQUESTS.submit(contextvars.copy_context().run, _take_slot, limits.concurrency, given_up)
     token = _SLOT.set(slot)
     try:
         yield
     finally:
         _SLOT.reset(token)
+        given_up.set()  # no request needs it any more: stop waiting for one (a slot already granted is released)
         try:
             lease = slot.result()
         except Exception:  # noqa: BLE001 - the request that needed it has already raised this

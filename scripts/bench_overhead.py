@@ -3,15 +3,20 @@
 
     .venv/bin/python scripts/bench_overhead.py                  # 1,000 articles; writes BENCHMARKS.md
     .venv/bin/python scripts/bench_overhead.py --articles 50 --markdown /tmp/bench.md
+    .venv/bin/python scripts/bench_overhead.py --articles 0 --limits-databases postgres,sqlite   # only the limits
 
 1. Overhead. A zero-latency fake OpenAI-compatible server on 127.0.0.1 (its own
    process, `python -m tests.support.fake_openai`) answers every question with a
    valid canned extraction. The same short articles go through
    `pipeline.run.run_batch` (no Prefect) and through the `extract-articles` flow
    (one task run per article, cache lookups and persisted results, artifacts)
-   against a local Prefect server started by scripts/prefect-server.sh, one
-   article at a time in both. Overhead per article = (flow time - plain time) / articles.
-2. Requests in flight. Against a fake server that takes 1 s per answer, a run with
+   against a local Prefect server started by scripts/prefect-server.sh (SQLite),
+   one article at a time in both. Overhead per article = (flow time - plain time) / articles.
+2. Limits. The flow with and without the endpoint's global concurrency + rate limits,
+   on a server of each `--limits-databases` (SQLite, and PostgreSQL from
+   scripts/prefect-postgres.sh), each in a child process with its own server; rounds
+   of both runs in alternating order, cost = median of the rounds' paired differences.
+3. Requests in flight. Against a fake server that takes 1 s per answer, a run with
    `concurrency=N` must keep N requests in flight (the fake server's gauge), and a
    per-endpoint global concurrency limit of N/2 must hold it to N/2.
 
@@ -86,6 +91,54 @@ class FakeProcess:
         _, err = self.proc.communicate(timeout=30)
         match = re.search(r"after (\d+) requests \(max in flight (\d+)\)", err or "")
         return (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    tree = tree if tree is not None else _children()
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(tree.get(current, []))
+    return found
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds of a process and of its children it has waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / TICK  # utime, stime, cutime, cstime
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(proc_cpu(p) for p in descendants(pid))
+
+
+def server_cpu(home: Path) -> float:
+    """CPU seconds of the Prefect server of `home` and, if it has one, its PostgreSQL cluster."""
+    total = tree_cpu(int((home / "server.pid").read_text()))
+    postmaster = home / "postgres" / "data" / "postmaster.pid"
+    if postmaster.exists():
+        total += tree_cpu(int(postmaster.read_text().split()[0]))
+    return total
 
 
 @dataclass
@@ -175,6 +228,7 @@ class LimitsCost:
     free: Timing
     limited: Timing
     extra_ms: list[float]  # per round: (limited - free) / articles, in ms
+    extra_cpu_ms: list[float]  # per round, the same for CPU (this process, the server and its database)
 
     @property
     def median_extra_ms(self) -> float:
@@ -199,22 +253,27 @@ def measure_limits(work: Path, articles: int, rounds: int) -> LimitsCost:
     finally:
         fake.stop()
     runs: dict[str, list[Timing]] = {label: [] for label, _ in LIMIT_RUNS}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in LIMIT_RUNS}
+    home = Path(os.environ["NEWS_PREFECT_HOME"])
     for round_ in range(rounds):
         for label, params in LIMIT_RUNS[:: 1 if round_ % 2 == 0 else -1]:
             fake = FakeProcess(latency=0.0)
+            cpu0 = time.process_time() + server_cpu(home)
             try:
                 seconds = time_flow(inbox, work / f"limits-{round_}-{len(runs[label])}-{bool(params)}", fake.base_url, **params)
             finally:
                 requests, _ = fake.stop()
-            print(f"  {label}: {seconds:.1f} s, {articles / seconds:.1f} articles/s, {requests} LLM requests", file=sys.stderr, flush=True)
+            cpu[label].append(time.process_time() + server_cpu(home) - cpu0)
+            print(f"  {label}: {seconds:.1f} s, {articles / seconds:.1f} articles/s, {requests} LLM requests, {cpu[label][-1]:.1f} s CPU", file=sys.stderr, flush=True)
             runs[label].append(Timing(label, articles, seconds, requests))
     free, limited = (runs[label] for label, _ in LIMIT_RUNS)
     extra = [(b.seconds - a.seconds) / articles * 1000 for a, b in zip(free, limited, strict=True)]
+    extra_cpu = [(b - a) / articles * 1000 for a, b in zip(*cpu.values(), strict=True)]
 
     def median(timings: list[Timing]) -> Timing:
         return sorted(timings, key=lambda t: t.seconds)[len(timings) // 2]
 
-    return LimitsCost(median(free), median(limited), extra)
+    return LimitsCost(median(free), median(limited), extra, extra_cpu)
 
 
 def measure_in_flight(work: Path, concurrency: int, latency: float) -> list[tuple[str, int, int, float]]:
@@ -287,7 +346,10 @@ def render(
         for database, cost in limits.items():
             lines += [f"| {database} | {t.label} | {t.seconds:.1f} | {t.per_second:.1f} | {t.ms_per_article:.1f} | {t.requests:,} |" for t in (cost.free, cost.limited)]
             rounds = ", ".join(f"{x:.0f}" for x in cost.extra_ms)
-            costs.append(f"{database}: **{cost.median_extra_ms:.0f} ms per article** (rounds: {rounds})")
+            costs.append(
+                f"{database}: **{cost.median_extra_ms:.0f} ms per article** (rounds: {rounds}), "
+                f"{statistics.median(cost.extra_cpu_ms):.0f} ms more CPU per article (client, server and database)"
+            )
         lines += [
             "",
             "Cost of the limits: " + "; ".join(costs) + f". Target with PostgreSQL: at most {TARGET_MS:g} ms per article. "
@@ -323,7 +385,7 @@ def limits_on(database: str, articles: int, repeat: int) -> LimitsCost:
     cmd = [sys.executable, __file__, "--limits-worker", database, "--limits-articles", str(articles), "--limits-repeat", str(repeat)]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     cost = json.loads(out.strip().splitlines()[-1])
-    return LimitsCost(Timing(**cost["free"]), Timing(**cost["limited"]), cost["extra_ms"])
+    return LimitsCost(Timing(**cost["free"]), Timing(**cost["limited"]), cost["extra_ms"], cost["extra_cpu_ms"])
 
 
 def with_server(database: str, body: Callable[[Path], T]) -> T:
@@ -362,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.limits_worker:  # child of limits_on(): one pair of timings as JSON on the last line of stdout
         cost = with_server(args.limits_worker, lambda work: measure_limits(work, args.limits_articles, args.limits_repeat))
-        print(json.dumps({"free": vars(cost.free), "limited": vars(cost.limited), "extra_ms": cost.extra_ms}))
+        print(json.dumps({"free": vars(cost.free), "limited": vars(cost.limited), "extra_ms": cost.extra_ms, "extra_cpu_ms": cost.extra_cpu_ms}))
         return 0
 
     timings: list[Timing] = []

@@ -63,12 +63,12 @@ port_free() {  # exit 0 if nothing listens on 127.0.0.1:$1
     ! (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
 }
 
-pick_port() {
+pick_port() {  # $1: a port to avoid (it just failed)
     local port="${NEWS_PG_PORT:-$(cat "$PORT_FILE" 2>/dev/null || true)}"
-    if [[ -n "$port" ]] && port_free "$port"; then echo "$port"; return; fi
+    if [[ -n "$port" && "$port" != "${1:-}" ]] && port_free "$port"; then echo "$port"; return; fi
     if [[ -n "${NEWS_PG_PORT:-}" ]]; then echo "error: port $NEWS_PG_PORT on $HOST is in use" >&2; exit 1; fi
     for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 30000))
+        port=$((20000 + RANDOM % 12000))  # below Linux's ephemeral range (32768-): no client socket holds it
         if port_free "$port"; then echo "$port"; return; fi
     done
     echo "error: no free port found on $HOST" >&2
@@ -118,12 +118,17 @@ start() {
     if running; then
         port="$(cat "$PORT_FILE")"
     else
-        port="$(pick_port)"
-        if ! as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $port" -w -t 60 start >/dev/null; then
-            echo "error: PostgreSQL did not start; last lines of $LOG:" >&2
-            tail -n 20 "$LOG" >&2
-            exit 1
-        fi
+        local tries=0 failed=""
+        until port="$(pick_port "$failed")" && as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $port" -w -t 60 start >/dev/null; do
+            tries=$((tries + 1))
+            # A port that looked free can still be taken (a socket bound but not listening): try another.
+            if ((tries >= 3)) || ! tail -n 5 "$LOG" | grep -q "could not create any TCP/IP sockets"; then
+                echo "error: PostgreSQL did not start; last lines of $LOG:" >&2
+                tail -n 20 "$LOG" >&2
+                exit 1
+            fi
+            failed="$port"
+        done
         echo "$port" >"$PORT_FILE"
     fi
     local exists

@@ -115,6 +115,7 @@ start() {
             echo "error: the Prefect server exited; last lines of $LOG_FILE:" >&2
             tail -n 30 "$LOG_FILE" >&2
             rm -f "$PID_FILE"
+            stop_postgres
             exit 1
         fi
         if ((SECONDS > deadline)); then
