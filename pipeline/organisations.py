@@ -16,11 +16,12 @@ import pycountry
 from pipeline.segment import Entity, SegmentedArticle
 from schemas.records import OrganisationType, normalise_name, organisation_id
 
-# Head words of names that are not bodies (the guidelines' events, laws, plans, indices, agreements, venues).
+# Head words of names that are not bodies (the guidelines' events, laws, plans, documents, indices, agreements, venues).
 NOT_A_BODY_HEAD = re.compile(
     r"(conference|forum|summit|expo|exposition|sessions?|dialogue|meeting|games|awards?|fair|olympics|olympiad|festival|"
     r"championships?|cup|tournament|open|marathon|convention|plan|law|act|index|initiative|week|day|treaty|agreement|accord|pact|protocol|"
-    r"war|stadium|arena|airport|hotel|motel|course|square|tower|bridge|station)",
+    r"war|report|paper|bill|directive|regulations?|resolution|declaration|budget|strategy|blueprint|roadmap|guidelines|manifesto|"
+    r"stadium|arena|airport|hotel|motel|course|square|tower|bridge|station)",
     re.I,
 )
 SUBUNIT_HEADS = re.compile(r"^(institute|center|centre|school|department|bureau|office|college|faculty|laboratory|lab|division)\b", re.I)
@@ -36,6 +37,10 @@ ABBREVIATION_END = re.compile(r"(?:\b[A-Z]\.[A-Z]\.|\b(?:Corp|Co|Inc|Ltd|Bros|Co
 DANGLING_WORD = re.compile(r"\s+(?:of|at|for|and|in|on|the|to|by|with|from|or|as|a|an)$", re.I)
 # Not a name: a headline or dateline run into one (a line break, a spaced dash), a title with a colon,
 # a fixture ("Northfield v Eastbrook"), a prefixed or suffixed adjective ("Pro-Western", "Example-based").
+# Acronyms of things, not bodies: technologies, measures, products, units, titles.
+COMMON_ACRONYMS = frozenset(
+    "AI AGI GDP GNP CPI PPI PMI IPO CEO CFO CTO COO EV EVS VAT GMO ETF R&D IT API LLM 5G 4G KW MW GW KWH BC AD PC SUV".split()
+)
 FIXTURE = re.compile(r"\sv\.?\s|\svs\.?\s")
 NOT_A_NAME = re.compile(r"\n|\s[-–—]\s|:\s|\sv\.?\s|\svs\.?\s|^(?:pro|anti|ex|non|post|pre)-\w+$|^\S+-(?:based|led|backed|owned|run|like|brokered|made|controlled)$", re.I)
 # Party adjectives and nicknames name the party ("a Republican senator", "the GOP", "Labour MPs"):
@@ -242,7 +247,7 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
         mention = _clean_org_text(ent.text)
         if not mention or _names_an_event(mention) or NOT_A_NAME.search(mention) or _names_a_country(mention) or _person_name(mention, person_tokens, learned=seg.organisations is not None):
             continue
-        if mention in not_orgs:
+        if mention in not_orgs or mention.upper() in COMMON_ACRONYMS:
             continue
         # "Secretary of State", "Minister of Finance": part of a title, not a named body.
         if re.search(r"\b(?:secretary|minister|ministers)\s+of\s+(?:the\s+)?$", text[max(0, ent.start - 30) : ent.start], re.I) and len(mention.split()) == 1:

@@ -114,3 +114,13 @@ def test_a_persons_name_run_on_after_an_organisation_is_cut_off() -> None:
     org = Entity("Example Workers Union Anna Keller", "ORG", 4, 37)
     person = Entity("Anna Keller", "PERSON", 26, 37)
     assert [e.text for e in _repair_spans(text, [org], [person])] == ["Example Workers Union"]
+
+
+def test_documents_and_common_acronyms_are_not_organisations() -> None:
+    text = (
+        "The Northfield Government Work Report set a growth target. Shares of Eastlake Robotics Corp rose after it said AI and EV sales "
+        "would lift its GDP share, and the Harbour Development Strategy was delayed."
+    )
+    found = orgs(text)
+    assert not {"Northfield Government Work Report", "AI", "EV", "GDP", "Harbour Development Strategy"} & set(found), found
+    assert "Eastlake Robotics Corp" in found, found
