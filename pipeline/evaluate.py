@@ -32,6 +32,10 @@ Quotes
         ("Jones" for "John Lloyd Jones"), or the predicted name's last token is
         the gold name's first token, for family-name-first names ("Mr. Pan" for
         "Pan Helin").
+      A gold speaker that is a whole annotated source mention (converted
+      PolNeAR: "Jay Smith, the club's president") is also compared by its
+      name part, cut before the first comma, bracket, dash, "who" or "which"
+      (`gold_speaker_head`).
     Quote-with-speaker runs the same greedy pairing over the pairs that match
     on text and have the correct speaker.
 
@@ -459,8 +463,25 @@ def _find_organisation(name: str, organisations: Sequence[dict]) -> dict | None:
     return next((org for org in organisations if keys & _organisation_keys(org)), None)
 
 
+_SOURCE_TAIL = re.compile(r"\s*(?:[,(\u2014\u2013]|\s-\s|\s(?:who|which)\s).*$", re.S)
+
+
+def gold_speaker_head(gold: str) -> str:
+    """The name part of a gold speaker that is a whole annotated source mention (converted corpora):
+    "Jay Smith, the club's president" -> "Jay Smith"; clean names come back unchanged."""
+    head = _SOURCE_TAIL.sub("", gold).strip()
+    return head or gold
+
+
 def speaker_matches(predicted: str, gold: str, gold_organisations: Sequence[dict] = ()) -> bool:
     """Whether a predicted speaker name is acceptable for a gold speaker (see module docstring)."""
+    head = gold_speaker_head(gold)
+    if head != gold and _speaker_matches(predicted, head, gold_organisations):
+        return True
+    return _speaker_matches(predicted, gold, gold_organisations)
+
+
+def _speaker_matches(predicted: str, gold: str, gold_organisations: Sequence[dict]) -> bool:
     predicted_keys = name_keys(predicted)
     if not predicted_keys:
         return False

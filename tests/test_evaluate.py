@@ -563,3 +563,15 @@ def test_person_without_a_correctly_attributed_quote_is_not_scored(records: list
         quote["speaker"]["name"] = "Lu Ting"
     scores = article(evaluate(records, GOLD_DIR), TOBACCO)
     assert scores.person_links == PersonLinks(gold=1, scored=0)
+
+
+def test_gold_speaker_given_as_a_whole_source_mention_matches_its_name_part() -> None:
+    from pipeline.evaluate import gold_speaker_head, speaker_matches
+
+    assert gold_speaker_head("Jay Smith, the club's 78-year-old president") == "Jay Smith"
+    assert gold_speaker_head("Ann Lee (D-Ohio)") == "Ann Lee"
+    assert gold_speaker_head("Mr. Jones, who leads the group") == "Mr. Jones"
+    assert gold_speaker_head("Bank of England") == "Bank of England"
+    assert speaker_matches("Jay Smith", "Jay Smith, the club's 78-year-old president")
+    assert not speaker_matches("Bank of America", "Bank of England, which sets rates")
+    assert not speaker_matches("Mary Brown", "Jay Smith, the club's 78-year-old president")
