@@ -22,6 +22,7 @@ from pipeline.topics import (
     load_topic_model,
     mask_spans,
     mask_texts,
+    topic_scores,
 )
 from schemas.records import CAP_MAJOR_TOPICS
 
@@ -35,7 +36,7 @@ HEALTH_ABROAD = (
 )
 
 SPORT = (
-    "The home side won the championship final 3-1 on Sunday night after two late goals.\n\n"
+    "The visitors won the championship final 3-1 on Sunday night after two late goals.\n\n"
     "The coach praised his players and said the season had been the best in a decade."
 )
 
@@ -92,6 +93,15 @@ def test_codes_are_cap_topics_with_sentence_evidence() -> None:
         for code in codes:
             assert evidence[code], f"no evidence for {code}"
             assert set(evidence[code]) <= sentence_spans
+
+
+def test_an_article_without_keyword_hits_is_coded_by_the_classifier() -> None:
+    seg = segment(SPORT)
+    assert not any(topic_scores(seg, "Champions again").values())
+    topics = article_topics(seg, "Champions again")
+    codes, _ = code_topics(seg, "Champions again")
+    assert codes and codes[0] == topics.ranked()[0]
+    assert topics.shares[codes[0]] > 1 / len(CAP_MAJOR_TOPICS)  # a reading, not a uniform default
 
 
 def test_shares_rank_the_main_topic_first() -> None:
