@@ -15,6 +15,7 @@ from typing import Literal
 
 from pipeline.candidates import PERSON_ROLE_NOUNS, QuoteCandidate, SpeakerCue
 from pipeline.normalise import Inventory, Org, Person
+from pipeline.organisations import LEGAL_SUFFIX, organisation_type
 from pipeline.roles import TITLE_WORDS
 from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, Span, Speaker
 
@@ -56,7 +57,7 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
         org = inventory.org_for_mention(cue.text, cue.start)
         if org is not None:
             return RuleSpeaker(org, "certain")
-        named = person_from_cue(cue) if cue.kind == "name" else None
+        named = person_from_cue(cue) if cue.kind == "name" or _person_shaped_org_cue(cue) else None
         return RuleSpeaker(named, "certain" if named else "unknown")
     if cue.kind == "description":
         source = resolve_description(cue, inventory, text, previous)
@@ -69,6 +70,20 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
     if cue.text.lower() in ("he", "she", "i"):
         return RuleSpeaker(_nearest_person_before(inventory, cue.start) or previous, "guess")
     return RuleSpeaker(previous, "guess")
+
+
+def _person_shaped_org_cue(cue: SpeakerCue) -> bool:
+    """An entity spaCy tagged as an organisation that the organisation stage rejected (it is not in the
+    inventory) and that reads like a person's name: two or three capitalised words, none of them an
+    organisation word ("Ministry", "Union", "Corp"), not an acronym."""
+    words = cue.text.split()
+    return (
+        cue.kind == "organisation"
+        and 2 <= len(words) <= 3
+        and all(w[:1].isupper() and not w.isupper() for w in words)
+        and organisation_type(cue.text) == "other"
+        and not LEGAL_SUFFIX.search(cue.text)
+    )
 
 
 def person_from_cue(cue: SpeakerCue) -> Person | None:

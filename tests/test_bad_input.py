@@ -147,7 +147,8 @@ def test_prompts_are_capped(fake: FakeOpenAI, tmp_path: Path) -> None:
     (inp / "long.txt").write_text(news_article(5).replace("The city council", long_lead + "The city council"))
     fake.reset_counters()
 
-    manifest = run_batch(RunConfig(inp, out, endpoint=endpoint(fake, max_prompt_chars=1000)))
+    # The llm strategy puts the article's text in every prompt (assist asks only short questions).
+    manifest = run_batch(RunConfig(inp, out, endpoint=endpoint(fake, max_prompt_chars=1000), strategy="llm"))
 
     assert manifest["failures"] == [] and manifest["records_written"] == 1
     assert fake.requests_count >= 1
