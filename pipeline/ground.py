@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipeline.candidates import PERSON_ROLE_NOUNS, QuoteCandidate, SpeakerCue
-from pipeline.normalise import Inventory, Org, Person
+from pipeline.normalise import HONORIFICS, Inventory, Org, Person
 from pipeline.organisations import LEGAL_SUFFIX, organisation_type
 from pipeline.roles import TITLE_WORDS
 from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, Span, Speaker
@@ -92,7 +92,7 @@ def person_from_cue(cue: SpeakerCue) -> Person | None:
     "Sen. Okafor" -> "Okafor". Only name-shaped cues qualify: capitalised words, at most five of them,
     with lower-case name particles ("de", "van") allowed.
     """
-    bare = _TITLES.sub("", cue.text.strip())
+    bare = HONORIFICS.sub("", cue.text.strip())
     bare = re.sub(r"['\u2019]s?$", "", bare).strip(" ,.")
     words = bare.split()
     if not 1 <= len(words) <= 5 or not words[0][:1].isupper():
@@ -102,12 +102,6 @@ def person_from_cue(cue: SpeakerCue) -> Person | None:
     return Person(key=f"C{cue.start}", name=bare, mentions=[(cue.start, cue.end)])
 
 
-# Titles written before a name ("Sen.", "Gov.", "Mrs."); stripped from a name the inventory does not hold.
-_TITLES = re.compile(
-    r"^(?:(?:mr|mrs|ms|dr|prof|sir|dame|president|premier|vice|prime|minister|chairman|chairwoman|ceo|chancellor|secretary"
-    r"|general|governor|senator|sen|sens|gov|reps?|mayor|director|gen|lt|col|capt|sgt|rev|judge|justice|speaker|rabbi)\.?\s+)+",
-    re.I,
-)
 _NAME_PARTICLES = frozenset("de da del della di du van von der den la le al el bin ibn st. jr. sr. ii iii".split())
 
 

@@ -18,7 +18,12 @@ from schemas.records import normalise_name
 
 __all__ = ["Inventory", "Org", "Person", "build_inventory"]
 
-HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|dr|prof|sir|dame|president|premier|vice|prime|minister|chairman|chairwoman|ceo|chancellor|secretary|general|governor|senator|rep|mayor|director)\.?\s+)+", re.I)
+# Titles written before a name ("Sen.", "Gov.", "Mrs."): dropped from people's names, here and in ground.py.
+HONORIFICS = re.compile(
+    r"^(?:(?:mr|mrs|ms|dr|prof|sir|dame|president|premier|vice|prime|minister|chairman|chairwoman|ceo|chancellor|secretary"
+    r"|general|governor|senator|sen|sens|gov|reps?|mayor|director|gen|lt|col|capt|sgt|rev|judge|justice|speaker|rabbi)\.?\s+)+",
+    re.I,
+)
 
 
 @dataclass

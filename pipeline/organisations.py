@@ -247,6 +247,8 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
         mention = _clean_org_text(ent.text)
         if not mention or _names_an_event(mention) or NOT_A_NAME.search(mention) or _names_a_country(mention) or _person_name(mention, person_tokens, learned=seg.organisations is not None):
             continue
+        if PERSONAL_TITLE.match(mention) and organisation_type(mention) == "other":
+            continue
         if mention in not_orgs or mention.upper() in COMMON_ACRONYMS:
             continue
         # "Secretary of State", "Minister of Finance": part of a title, not a named body.
@@ -322,6 +324,11 @@ def _names_a_country(mention: str) -> bool:
     if re.fullmatch(r"[A-Z]{2,3}", mention) and normalise_name(mention) not in DEMONYMS:
         return False
     return _country_code(mention) is not None and not _canonical_form(mention)
+
+
+# A personal title before a capitalised word ("Sen. Okafor", "Dr Lee"): a person, unless an organisation word
+# follows ("Dr. Reddy's Laboratories"). Titles that also start company names ("General", "President") are not here.
+PERSONAL_TITLE = re.compile(r"(?i:mr|mrs|ms|dr|prof|sen|sens|rep|reps|gov|lt|col|capt|sgt|rev|sir|dame|senator|governor|mayor|rabbi)\.?\s+[A-Z]")
 
 
 def _person_name(mention: str, person_tokens: set[str], *, learned: bool) -> bool:

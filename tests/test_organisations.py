@@ -124,3 +124,12 @@ def test_documents_and_common_acronyms_are_not_organisations() -> None:
     found = orgs(text)
     assert not {"Northfield Government Work Report", "AI", "EV", "GDP", "Harbour Development Strategy"} & set(found), found
     assert "Eastlake Robotics Corp" in found, found
+
+
+def test_a_personal_title_before_a_name_is_a_person_not_an_organisation() -> None:
+    from pipeline.normalise import build_inventory
+    from pipeline.segment import segment
+
+    seg = segment("Sen. Okafor said the committee would vote on the bill. Dr. Reddy's Laboratories said sales rose.")
+    names = [o.name for o in build_inventory(seg).organisations]
+    assert not any("Okafor" in n for n in names)
