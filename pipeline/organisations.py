@@ -159,9 +159,26 @@ def org_entities(seg: SegmentedArticle) -> list[Entity]:
     """Organisation mentions in text order: the CoNLL-trained recogniser's when it is installed, else
     spaCy's ORG entities; plus international bodies and parties spaCy labels as places or groups
     ("EU", "Republican")."""
-    found = list(seg.organisations) if seg.organisations is not None else [e for e in seg.entities if e.label == "ORG"]
+    if seg.organisations is None:
+        found = [e for e in seg.entities if e.label == "ORG"]
+    else:
+        # The recogniser's organisations, and spaCy's where the recogniser saw no entity at all (it was
+        # trained on 1996 Reuters and misses names it never saw; where it reads a person or place, it wins).
+        found = list(seg.organisations)
+        found += [e for e in seg.entities if e.label == "ORG" and _recogniser_unsure(e, seg.recognised or [])]
     found += [e for e in seg.entities if e.label in ("GPE", "NORP", "ORG") and _canonical_form(e.text) and not any(e.start < o.end and o.start < e.end for o in found)]
     return _repair_spans(seg.text, sorted(found, key=lambda e: e.start), [e for e in seg.entities if e.label == "PERSON"])
+
+
+def _recogniser_unsure(ent: Entity, recognised: list[Entity]) -> bool:
+    """spaCy's ORG mention stands where the recogniser saw no entity, or where it read the same name
+    with different labels across the article (a name it never saw in training: "Corvantis" as a place
+    here, a person there)."""
+    overlapping = [r for r in recognised if ent.start < r.end and r.start < ent.end]
+    if not overlapping:
+        return True
+    labels = {r.label for r in recognised if normalise_name(r.text) == normalise_name(ent.text)}
+    return len(labels) > 1
 
 
 def _canonical_form(mention: str) -> str | None:

@@ -52,6 +52,9 @@ class SegmentedArticle:
     entities: list[Entity]
     # Organisation mentions found by the CoNLL-trained recogniser (None when it is not installed).
     organisations: list[Entity] | None = None
+    """ORG mentions of the organisation recogniser (None when it is not installed)."""
+    recognised: list[Entity] | None = None
+    """Every entity of the organisation recogniser (ORG, PER, LOC, MISC)."""
 
     def sentence_at(self, offset: int) -> Sentence:
         for sentence in self.sentences:
@@ -80,14 +83,14 @@ def load_org_ner() -> EntityRecognizer | None:
 
 
 def organisation_mentions(doc: Doc) -> list[Entity] | None:
-    """ORG mentions by the recogniser, read from a copy of `doc` (its entities stay spaCy's)."""
+    """The recogniser's entities (ORG, PER, LOC, MISC), read from a copy of `doc` (its entities stay spaCy's)."""
     recogniser = load_org_ner()
     if recogniser is None:
         return None
     if not len(doc):
         return []
     copy = recogniser(Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]))
-    return [Entity(e.text, e.label_, e.start_char, e.end_char) for e in copy.ents if e.label_ == "ORG"]
+    return [Entity(e.text, e.label_, e.start_char, e.end_char) for e in copy.ents]
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -120,4 +123,8 @@ def segment(text: str) -> SegmentedArticle:
             end = start + len(stripped)
             sentences.append(Sentence(len(sentences), start, end, stripped, para_index))
     entities = [Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
-    return SegmentedArticle(text=text, doc=doc, sentences=sentences, paragraphs=paragraphs, entities=entities, organisations=organisation_mentions(doc))
+    recognised = organisation_mentions(doc)
+    organisations = None if recognised is None else [e for e in recognised if e.label == "ORG"]
+    return SegmentedArticle(
+        text=text, doc=doc, sentences=sentences, paragraphs=paragraphs, entities=entities, organisations=organisations, recognised=recognised
+    )
