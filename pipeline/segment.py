@@ -10,6 +10,7 @@ parsed text so that spaCy's own entities (people, places) stay as they are.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -63,15 +64,30 @@ class SegmentedArticle:
         return self.sentences[-1]
 
 
-@lru_cache(maxsize=1)
+# One load per process even when the flow's task threads ask at once (lru_cache alone lets two threads
+# build the same component; a half-registered recogniser label then fails with spaCy's E084).
+_LOAD_LOCK = threading.RLock()
+
+
 def load_nlp() -> Language:
     """Load spaCy once per process (0.5-1 s)."""
+    with _LOAD_LOCK:
+        return _load_nlp()
+
+
+def load_org_ner() -> EntityRecognizer | None:
+    """The organisation recogniser, kept out of the main pipeline so that it never changes doc.ents."""
+    with _LOAD_LOCK:
+        return _load_org_ner()
+
+
+@lru_cache(maxsize=1)
+def _load_nlp() -> Language:
     return spacy.load(SPACY_MODEL)
 
 
 @lru_cache(maxsize=1)
-def load_org_ner() -> EntityRecognizer | None:
-    """The organisation recogniser, kept out of the main pipeline so that it never changes doc.ents."""
+def _load_org_ner() -> EntityRecognizer | None:
     if not (ORG_NER_DIR / "model").exists():
         return None
     nlp = load_nlp()
