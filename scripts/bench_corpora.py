@@ -35,6 +35,7 @@ from pathlib import Path
 from pipeline.corpora import SPLITS, default_cache, prepare, sample
 from pipeline.evaluate import Counts, EvaluationReport, evaluate, render_report
 from pipeline.extract import PROMPT_VERSION
+from pipeline.version import extractor_version
 from pipeline.llm import EndpointConfig
 from pipeline.run import RunConfig, run_batch
 from pipeline.write import iter_records
@@ -80,7 +81,7 @@ def table_header(split: str) -> str:
 def table_row(split: str, report: EvaluationReport, model: str) -> str:
     seconds = report.cost()["seconds"]
     cells = [
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M}", _commit(), model, PROMPT_VERSION, str(os.cpu_count()), str(len(report.articles)),
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M}", _commit(), model, f"{PROMPT_VERSION}, extractor {extractor_version()}", str(os.cpu_count()), str(len(report.articles)),
         *(cell(report) for _, cell in columns_for(split)),
         f"{seconds['median'] or 0:.2f}", f"{seconds['max'] or 0:.2f}",
     ]  # fmt: skip

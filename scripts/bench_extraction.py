@@ -27,6 +27,7 @@ from pipeline.evaluate import evaluate, render_report
 from pipeline.llm import EndpointConfig
 from pipeline.run import RunConfig, run_batch
 from pipeline.strategy import STRATEGIES, prompt_version, resolve_strategy
+from pipeline.version import extractor_version
 from pipeline.write import iter_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def _row(summary: dict, model: str, strategy: str) -> str:
     t = summary["total"]
     f = lambda key: f"{t[key]['f1']:.2f}"  # noqa: E731
     return (
-        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {_commit()} | {model} | {prompt_version(strategy)} | {os.cpu_count()} "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {_commit()} | {model} | {prompt_version(strategy)}, extractor {extractor_version()} | {os.cpu_count()} "
         f"| {f('quote_text')} | {f('quote_speaker')} | {f('organisations')} | {f('policy_areas')} "
         f"| {t['main_topic_accuracy']:.2f} | {t['exact_span_share']:.2f} "
         f"| {t['seconds']['median']:.1f} | {t['seconds']['max']:.1f} "
