@@ -12,18 +12,5 @@ if [[ -x "$CHROMIUM" ]]; then
     exit 0
 fi
 
-SUDO=""
-if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-        echo "error: installing chromium needs root (apt-get install -y chromium)" >&2
-        exit 1
-    fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "error: no apt-get here; install Chromium with your package manager and set NEWS_CHROMIUM to its path" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y chromium
+bash "$(dirname "$0")/apt-install.sh" chromium "install Chromium with your package manager and set NEWS_CHROMIUM to its path"
 echo "chromium installed: $(chromium --version 2>/dev/null || command -v chromium)"

@@ -19,19 +19,6 @@ if dir="$(found)"; then
     exit 0
 fi
 
-SUDO=""
-if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-        echo "error: installing PostgreSQL needs root (apt-get install -y postgresql)" >&2
-        exit 1
-    fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "error: no apt-get here; install PostgreSQL with your package manager and set NEWS_PG_BIN to its bin folder" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y postgresql
+bash "$(dirname "$0")/apt-install.sh" postgresql "install PostgreSQL with your package manager and set NEWS_PG_BIN to its bin folder"
 dir="$(found)" || { echo "error: postgresql installed, but initdb/pg_ctl not found under /usr/lib/postgresql/*/bin" >&2; exit 1; }
 echo "PostgreSQL installed: $("$dir/postgres" --version)"
