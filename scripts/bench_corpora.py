@@ -119,7 +119,7 @@ def extract_and_score(converted: Path, config_for: Callable[[Path, Path], RunCon
         for name in names:
             shutil.copyfile(converted / "articles" / name, articles / name)  # a temporary copy: ingest follows no links
         manifest = run_batch(config_for(articles, out))
-        # A corpus may hold the same text twice (PolNeAR train does): the duplicate is scored as the first.
+        # A corpus may hold the same text twice (PolNeAR train does): the second copy gets no record and scores as missed.
         failures = [f for f in manifest["failures"] if not f["reason"].startswith("duplicate of")]
         if failures:
             raise SystemExit(f"{len(failures)} articles failed, e.g. {failures[0]}")
