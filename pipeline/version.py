@@ -23,6 +23,7 @@ import hashlib
 import importlib.metadata
 import json
 import re
+import threading
 from pathlib import Path
 
 from pipeline.imports import SOURCE_ROOT, import_graph, module_files, reachable
@@ -97,9 +98,19 @@ def _embedded_sha256(embedded_model: str | None) -> str | None:
     return spec.sha256 if spec else f"unknown:{embedded_model}"
 
 
-@functools.cache
+# Flow runs compute the version from several threads at once; CPython 3.11's ast.parse is not safe to
+# run concurrently ("AST constructor recursion depth mismatch"), so the first computation holds a lock.
+_DIGEST_LOCK = threading.Lock()
+
+
 def _source_digests(root: Path) -> tuple[str, str]:
     """(code digest, resources digest): read once per process."""
+    with _DIGEST_LOCK:
+        return _cached_source_digests(root)
+
+
+@functools.cache
+def _cached_source_digests(root: Path) -> tuple[str, str]:
     return _digest_files(root, code_files(root)), _digest_files(root, resource_files(root))
 
 
