@@ -99,7 +99,7 @@ def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_de
         runs = server.flow_runs(deployment_id={"any_": [deployment["id"]]})
         return next((r for r in runs if r["parameters"].get("input_dir") == str(other)), None)
 
-    run = wait_until(the_run, timeout=60, what="the flow run started from the UI", interval=1)
+    run = wait_until(the_run, timeout=180, what="the flow run started from the UI", interval=1)  # a hang guard: slow on a loaded machine
     run = server.wait_for_flow_run(run["id"], timeout=180)
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["parameters"]["input_dir"] == str(other) and run["parameters"]["output_dir"] == str(out)
