@@ -1,9 +1,8 @@
 """Grounding: turn candidates and speaker decisions into validated record parts.
 
 Spans come from the rules, so each quote's text is sliced from the article by
-construction; `align` exists for answers from elsewhere (a remote model that
-returns text, a stored record) and maps text back to exact offsets, tolerant of
-quote-mark and whitespace differences. Candidates with no named source are
+construction (text the model writes in the `llm` strategy is aligned back to
+offsets in `pipeline/llm_extract.py`). Candidates with no named source are
 dropped: records only carry attributed statements.
 """
 
@@ -21,7 +20,6 @@ from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, S
 
 Confidence = Literal["certain", "guess", "unknown"]
 
-_MARKS = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u00ab": '"', "\u00bb": '"', "\u2032": "'"})
 
 
 @dataclass(frozen=True)
@@ -257,29 +255,3 @@ def to_policy_areas(codes: list[int], evidence: dict[int, list[tuple[int, int]]]
         PolicyArea(code=code, name=CAP_MAJOR_TOPICS[code], evidence=[Span(start=s, end=e) for s, e in evidence.get(code, [])])
         for code in codes
     ]
-
-
-def align(needle: str, text: str) -> tuple[int, int] | None:
-    """Exact offsets of `needle` in `text`, ignoring quote-mark style and whitespace runs."""
-    direct = text.find(needle)
-    if direct >= 0:
-        return direct, direct + len(needle)
-    # Build a normalised copy of the text with a map back to original offsets.
-    norm_chars: list[str] = []
-    index: list[int] = []
-    prev_space = False
-    for i, ch in enumerate(text.translate(_MARKS)):
-        if ch.isspace():
-            if prev_space:
-                continue
-            ch, prev_space = " ", True
-        else:
-            prev_space = False
-        norm_chars.append(ch)
-        index.append(i)
-    haystack = "".join(norm_chars)
-    target = " ".join(needle.translate(_MARKS).split())
-    pos = haystack.find(target)
-    if pos < 0 or not target:
-        return None
-    return index[pos], index[pos + len(target) - 1] + 1
