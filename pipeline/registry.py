@@ -44,10 +44,19 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.write import iter_records, write_text_atomic
+from pipeline.write import (
+    RecordCache,
+    file_signature,
+    load_state,
+    read_changed_records,
+    read_regular,
+    save_state,
+    write_text_atomic,
+)
 from schemas.records import ArticleRecord, normalise_name, organisation_id
 from schemas.tables import (
     MergeRow,
@@ -197,6 +206,8 @@ class _Appearance:
     mentions: int
     type: str
     country: str | None
+    person_like: bool = False  # every name is a quoted person's name in that record (see `is_person_name`)
+    key: str = ""  # name_key(name)
 
 
 class _Named:
@@ -260,9 +271,10 @@ class RegistryStats:
     speakers_new: int = 0
     merges_logged: int = 0
     records: int = 0
+    links: Any = field(default=None, repr=False, compare=False)  # for the review page, never in the manifest
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "links"}
 
 
 # --------------------------------------------------------------------------- loading
@@ -304,6 +316,13 @@ class Registry:
         self._speaker_keys: dict[str, dict[str, set[tuple[str, str]]]] = {"exact": {}, "sorted": {}}
         self._speaker_by_org: dict[str, str] = {}  # registry organisation id -> speaker id
         self._person_like: set[str] = set()  # organisation ids only ever seen as a quoted person's name
+        # Incremental maintenance (`update(..., incremental=True)`, `from_state`): what this update changed.
+        self.touched_orgs: set[str] = set()
+        self.touched_speakers: set[str] = set()
+        self._stored: dict[str, Any] | None = None  # the state this registry was loaded from
+        # article id -> registry organisation id -> record org ids: what `entry.appearances` holds, by article
+        # (an index: scanning every appearance of a big entry for each candidate made updates quadratic).
+        self._article_orgs: dict[str, dict[str, set[str]]] = {}
 
     # ---- load
 
@@ -413,7 +432,7 @@ class Registry:
             if priority == 0:
                 return True
             entry = self.orgs[entry_id]
-            if any(a.article_id == article_id and a.record_id != record_id for a in entry.appearances):
+            if self._article_orgs.get(article_id, {}).get(entry_id, set()) - {record_id}:
                 return False  # this article keeps them apart
             if "other" not in (org_type, entry.type) and org_type != entry.type:
                 return False
@@ -485,7 +504,11 @@ class Registry:
         self._index_entry(entry)
         for name in names:
             self.known_names.setdefault((article_id, name_key(name)), entry.id)
-        entry.appearances.append(_Appearance(article_id, record.article.published, org.id, org.name, len(org.mentions), org.type, org.country))
+        entry.appearances.append(
+            _Appearance(article_id, record.article.published, org.id, org.name, len(org.mentions), org.type, org.country, person_like, name_key(org.name))
+        )
+        self._article_orgs.setdefault(article_id, {}).setdefault(entry.id, set()).add(org.id)
+        self.touched_orgs.add(entry.id)
         return entry
 
     # ---- speakers
@@ -539,11 +562,15 @@ class Registry:
             )  # fmt: skip
         self._index_speaker(entry)
         entry.seen.append(seen)
+        self.touched_speakers.add(entry.id)
         return entry
 
     # ---- whole update
 
-    def update(self, records: Iterable[ArticleRecord]) -> int:
+    def update(self, records: Iterable[ArticleRecord], *, incremental: bool = False, drop: Iterable[str] = ()) -> int:
+        """Fold `records` in. Full (default): every current record is given, all appearances are recomputed.
+        `incremental`: the registry holds the appearances of its last update (`from_state`); those of the
+        articles in `drop` (removed or changed records) and of `records` are replaced, the rest kept."""
         records = sorted(records, key=lambda r: (r.article.published is None, r.article.published or date.min, r.article.id))
         person_like = {
             (record.article.id, org.id)
@@ -552,16 +579,29 @@ class Registry:
             for org in record.organisations
             if is_person_name([org.name, *org.aliases], words)
         }
+        gone = set(drop) | {record.article.id for record in records}
+        for entry in self.orgs.values():
+            kept = [a for a in entry.appearances if a.article_id not in gone] if incremental else []
+            if len(kept) != len(entry.appearances):
+                self.touched_orgs.add(entry.id)
+            entry.appearances = kept
+            person_like.update((a.article_id, a.record_id) for a in kept if a.person_like)
+        self._article_orgs = {}
+        for entry in self.orgs.values():
+            for a in entry.appearances:
+                self._article_orgs.setdefault(a.article_id, {}).setdefault(entry.id, set()).add(a.record_id)
         # Entries stored by earlier runs that only ever held such names stay out of the index.
         seen_as: dict[str, set[bool]] = {}
         for (article_id, record_id), entry_id in self.known_record_ids.items():
             seen_as.setdefault(entry_id, set()).add((article_id, record_id) in person_like)
         self._person_like = {entry_id for entry_id, flags in seen_as.items() if flags == {True}}
         for entry in self.orgs.values():
-            entry.appearances = []
             self._index_entry(entry)
         for entry in self.speakers.values():
-            entry.seen = []
+            kept = [s for s in entry.seen if s.article_id not in gone] if incremental else []
+            if len(kept) != len(entry.seen):
+                self.touched_speakers.add(entry.id)
+            entry.seen = kept
             self._index_speaker(entry)
         for record in records:
             local: dict[str, _Org] = {}
@@ -582,13 +622,14 @@ class Registry:
                 affiliated = next((local[q.speaker.organisation_id].id for _, q in quotes if q.speaker.organisation_id in local), None)
                 seen = _SpeakerSeen(record.article.id, record.article.published, first.name, role, affiliated, [i for i, _ in quotes])
                 self.add_speaker(record, seen, kind, org_entity)
-        self._refine()
+        # Refining is idempotent: an entry whose appearances did not change keeps what its last update gave.
+        self._refine(orgs=self.touched_orgs if incremental else None, speakers=self.touched_speakers if incremental else None)
         return len(records)
 
-    def _refine(self) -> None:
-        """Canonical name, type and country from the articles, keeping stored values on ties."""
+    def _refine(self, orgs: set[str] | None = None, speakers: set[str] | None = None) -> None:
+        """Canonical name, type and country from the articles, keeping stored values on ties (only `orgs`/`speakers` if given)."""
         for entry in self.orgs.values():
-            if not entry.appearances:
+            if not entry.appearances or (orgs is not None and entry.id not in orgs):
                 continue
             names = Counter(a.name for a in entry.appearances)
             best = max(names.items(), key=lambda kv: (kv[1], len(kv[0]), kv[0]))
@@ -605,7 +646,7 @@ class Registry:
             elif entry.type == "international":
                 entry.country = None
         for speaker in self.speakers.values():
-            if not speaker.seen:
+            if not speaker.seen or (speakers is not None and speaker.id not in speakers):
                 continue
             names = Counter(s.name for s in speaker.seen)
             best = max(names.items(), key=lambda kv: (kv[1], len(kv[0]), kv[0]))
@@ -617,86 +658,282 @@ class Registry:
 
     # ---- rows
 
+    def organisation_row(self, entry: _Org) -> OrganisationRow:
+        appearances = sorted(entry.appearances, key=_appearance_order)
+        return OrganisationRow(
+            id=entry.id,
+            name=entry.name,
+            aliases=sorted(set(entry.aliases) - {entry.name}, key=lambda a: (name_key(a), a)),
+            type=entry.type,
+            country=entry.country,
+            article_ids=list(dict.fromkeys(a.article_id for a in appearances)),
+            appearances=[OrganisationAppearance(article_id=a.article_id, published=a.published, record_id=a.record_id, name=a.name, mentions=a.mentions) for a in appearances],
+            first_seen_article=entry.first_seen_article,
+        )
+
     def organisation_rows(self) -> list[OrganisationRow]:
-        rows = []
-        for entry in self.orgs.values():
-            appearances = sorted(entry.appearances, key=lambda a: (a.published is None, a.published or date.min, a.article_id, a.record_id))
-            rows.append(
-                OrganisationRow(
-                    id=entry.id,
-                    name=entry.name,
-                    aliases=sorted(set(entry.aliases) - {entry.name}, key=lambda a: (name_key(a), a)),
-                    type=entry.type,
-                    country=entry.country,
-                    article_ids=list(dict.fromkeys(a.article_id for a in appearances)),
-                    appearances=[OrganisationAppearance(article_id=a.article_id, published=a.published, record_id=a.record_id, name=a.name, mentions=a.mentions) for a in appearances],
-                    first_seen_article=entry.first_seen_article,
-                )
+        return sorted((self.organisation_row(entry) for entry in self.orgs.values()), key=lambda r: (name_key(r.name), r.id))
+
+    def speaker_row(self, entry: _Speaker) -> SpeakerRow:
+        seen = sorted(entry.seen, key=_seen_order)
+        affiliations = [
+            SpeakerAffiliation(
+                article_id=s.article_id, published=s.published, role=s.role, organisation_id=s.organisation_id,
+                organisation_name=self.orgs[s.organisation_id].name if s.organisation_id in self.orgs else None,
             )
-        return sorted(rows, key=lambda r: (name_key(r.name), r.id))
+            for s in seen
+        ]  # fmt: skip
+        name, aliases = entry.name, set(entry.aliases)
+        if entry.kind == "organisation" and entry.organisation_id in self.orgs:  # an organisation speaks under its registry name
+            name = self.orgs[entry.organisation_id].name
+            aliases.add(entry.name)
+        return SpeakerRow(
+            id=entry.id,
+            name=name,
+            kind=entry.kind,
+            aliases=sorted(aliases - {name}, key=lambda a: (name_key(a), a)),
+            organisation_id=entry.organisation_id,
+            organisation_ids=list(dict.fromkeys(s.organisation_id for s in seen if s.organisation_id)),
+            affiliations=affiliations,
+            article_ids=list(dict.fromkeys(s.article_id for s in seen)),
+            quotes=[QuoteRef(article_id=s.article_id, quote_index=i) for s in seen for i in s.quote_indices],
+            first_seen_article=entry.first_seen_article,
+        )
 
     def speaker_rows(self) -> list[SpeakerRow]:
-        rows = []
-        for entry in self.speakers.values():
-            seen = sorted(entry.seen, key=lambda s: (s.published is None, s.published or date.min, s.article_id))
-            affiliations = [
-                SpeakerAffiliation(
-                    article_id=s.article_id, published=s.published, role=s.role, organisation_id=s.organisation_id,
-                    organisation_name=self.orgs[s.organisation_id].name if s.organisation_id in self.orgs else None,
-                )
-                for s in seen
-            ]  # fmt: skip
-            name, aliases = entry.name, set(entry.aliases)
-            if entry.kind == "organisation" and entry.organisation_id in self.orgs:  # an organisation speaks under its registry name
-                name = self.orgs[entry.organisation_id].name
-                aliases.add(entry.name)
-            rows.append(
-                SpeakerRow(
-                    id=entry.id,
-                    name=name,
-                    kind=entry.kind,
-                    aliases=sorted(aliases - {name}, key=lambda a: (name_key(a), a)),
-                    organisation_id=entry.organisation_id,
-                    organisation_ids=list(dict.fromkeys(s.organisation_id for s in seen if s.organisation_id)),
-                    affiliations=affiliations,
-                    article_ids=list(dict.fromkeys(s.article_id for s in seen)),
-                    quotes=[QuoteRef(article_id=s.article_id, quote_index=i) for s in seen for i in s.quote_indices],
-                    first_seen_article=entry.first_seen_article,
-                )
-            )
-        return sorted(rows, key=lambda r: (name_key(r.name), r.id))
+        return sorted((self.speaker_row(entry) for entry in self.speakers.values()), key=lambda r: (name_key(r.name), r.id))
 
     def write(self, output_dir: Path) -> None:
-        def jsonl(rows: Iterable[BaseModel]) -> str:
-            return "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
-
+        """Write every row (a full update); see `write_incremental` for an update from a stored state."""
         # The log first: should the process die between the writes, ids are already recorded.
-        write_text_atomic(output_dir / MERGES, jsonl(self.merges))
-        write_text_atomic(output_dir / ORGANISATIONS, jsonl(self.organisation_rows()))
-        write_text_atomic(output_dir / SPEAKERS, jsonl(self.speaker_rows()))
+        write_text_atomic(output_dir / MERGES, _jsonl(self.merges))
+        org_rows, speaker_rows = self.organisation_rows(), self.speaker_rows()
+        write_text_atomic(output_dir / ORGANISATIONS, _jsonl(org_rows))
+        write_text_atomic(output_dir / SPEAKERS, _jsonl(speaker_rows))
+        self._normalise(org_rows, speaker_rows)
+        self._state_orgs = [self._org_state(self.orgs[r.id]) for r in org_rows]
+        self._state_speakers = [self._speaker_state(self.speakers[r.id]) for r in speaker_rows]
+        self._state_known = _known_from_merges(self.merges)
+        self._state_logged = [list(k) for k in dict.fromkeys((m.entity, m.id, m.alias) for m in self.merges)]
+
+    # ---- incremental maintenance: the state of `.locks/state/registry.json`
+    #
+    # The state is what `Registry.load` would read back from the three files just written (ids,
+    # names and aliases as in the rows, the merge log's decisions), plus what the files do not
+    # hold: every appearance's type, country and person-name flag, every speaker's name as given
+    # in each article. So an incremental update (state + changed records) and a full one (files
+    # + every record) start from the same registry and give the same bytes.
+
+    def _normalise(self, org_rows: Iterable[OrganisationRow], speaker_rows: Iterable[SpeakerRow]) -> None:
+        """Names and aliases as a reload of the written rows would give them."""
+        for row in org_rows:
+            entry = self.orgs[row.id]
+            entry.name, entry.aliases = row.name, list(row.aliases)
+        for row in speaker_rows:
+            entry = self.speakers[row.id]
+            entry.name, entry.aliases = row.name, list(row.aliases)
+
+    @staticmethod
+    def _org_state(entry: _Org) -> list[Any]:
+        aps = [
+            [a.article_id, a.published.isoformat() if a.published else None, a.record_id, a.name, a.mentions, a.type, a.country, a.person_like, a.key]
+            for a in sorted(entry.appearances, key=_appearance_order)
+        ]  # fmt: skip
+        return [entry.id, entry.name, entry.aliases, entry.type, entry.country, entry.first_seen_article, aps, name_key(entry.name)]
+
+    @staticmethod
+    def _speaker_state(entry: _Speaker) -> list[Any]:
+        seen = [
+            [s.article_id, s.published.isoformat() if s.published else None, s.name, s.role, s.organisation_id, s.quote_indices]
+            for s in sorted(entry.seen, key=_seen_order)
+        ]  # fmt: skip
+        return [entry.id, entry.name, entry.kind, entry.aliases, entry.organisation_id, entry.first_seen_article, seen, name_key(entry.name)]
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Registry:
+        """The registry as its last update left it, appearances included (see the comment above)."""
+        registry = cls()
+        registry._stored = state
+        for raw in state["orgs"]:
+            entry_id, name, aliases, org_type, country, first, aps, _ = raw
+            entry = _Org(id=entry_id, name=name, aliases=list(aliases), type=org_type, country=country, first_seen_article=first)
+            entry.appearances = [_Appearance(a[0], _day(a[1]), a[2], a[3], a[4], a[5], a[6], a[7], a[8]) for a in aps]
+            registry.orgs[entry_id] = entry
+        for article_id, key, entry_id in state["known"]:
+            registry.known_names.setdefault((article_id, key), entry_id)
+        for entry in registry.orgs.values():
+            for ap in entry.appearances:
+                registry.known_record_ids[(ap.article_id, ap.record_id)] = entry.id
+                registry.known_names[(ap.article_id, ap.key)] = entry.id
+        for raw in state["speakers"]:
+            entry_id, name, kind, aliases, organisation_id_, first, seen, _ = raw
+            entry = _Speaker(id=entry_id, name=name, kind=kind, aliases=list(aliases), organisation_id=organisation_id_, first_seen_article=first)
+            entry.seen = [_SpeakerSeen(s[0], _day(s[1]), s[2], s[3], s[4], list(s[5])) for s in seen]
+            registry.speakers[entry_id] = entry
+        registry._logged = {tuple(k) for k in state["logged"]}  # type: ignore[misc]
+        return registry
+
+    def write_incremental(self, output_dir: Path) -> None:
+        """Write the files after an incremental update: rows of untouched entries are copied, not rebuilt."""
+        stored = self._stored
+        assert stored is not None, "write_incremental needs a registry loaded with from_state"
+        # Everything is read and checked before anything is written: a mismatch falls back to a full update.
+        merges = read_regular(output_dir / MERGES).decode("utf-8") + _jsonl(self.new_merges)
+        renamed = {e for e in self.touched_orgs if e not in self._stored_names or self.orgs[e].name != self._stored_names[e]}
+        touched_speakers = set(self.touched_speakers)
+        if renamed:  # a speaker row shows the names of its organisations
+            for entry in self.speakers.values():
+                if entry.organisation_id in renamed or any(s.organisation_id in renamed for s in entry.seen):
+                    touched_speakers.add(entry.id)
+        old_org_lines = _lines(read_regular(output_dir / ORGANISATIONS).decode("utf-8"))
+        old_speaker_lines = _lines(read_regular(output_dir / SPEAKERS).decode("utf-8"))
+        orgs = self._merge_rows(
+            old_org_lines, stored["orgs"], self.touched_orgs, lambda i: self.organisation_row(self.orgs[i]), self._org_state, self.orgs
+        )  # fmt: skip
+        speakers = self._merge_rows(
+            old_speaker_lines, stored["speakers"], touched_speakers, lambda i: self.speaker_row(self.speakers[i]), self._speaker_state, self.speakers
+        )  # fmt: skip
+        write_text_atomic(output_dir / MERGES, merges)  # the log first, as in `write`
+        write_text_atomic(output_dir / ORGANISATIONS, "".join(line + "\n" for _, line, _ in orgs))
+        write_text_atomic(output_dir / SPEAKERS, "".join(line + "\n" for _, line, _ in speakers))
+        self._state_orgs = [st for _, _, st in orgs]
+        self._state_speakers = [st for _, _, st in speakers]
+        self._state_known = stored["known"] + _known_from_merges(self.new_merges)
+        self._state_logged = stored["logged"] + [[m.entity, m.id, m.alias] for m in self.new_merges]
+
+    def _merge_rows(self, old_lines: list[str], old_states: list[list[Any]], touched: set[str], make_row, make_state, entries: dict) -> list[tuple[tuple[str, str], str, list[Any]]]:  # noqa: ANN001
+        """(sort key, line, state) of every entry in file order: untouched entries keep their line and state."""
+        if len(old_lines) != len(old_states):
+            raise ValueError("registry file and state disagree")
+        out = []
+        for line, state in zip(old_lines, old_states, strict=True):
+            if state[0] not in touched:
+                out.append(((state[-1], state[0]), line, state))
+        for entry_id in touched:
+            row = make_row(entry_id)
+            self._normalise([row], []) if isinstance(row, OrganisationRow) else self._normalise([], [row])
+            line = json.dumps(row.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+            out.append(((name_key(row.name), row.id), line, make_state(entries[entry_id])))
+        return sorted(out, key=lambda item: item[0])
+
+    @property
+    def _stored_names(self) -> dict[str, str]:
+        if not hasattr(self, "_stored_names_cache"):
+            self._stored_names_cache = {raw[0]: raw[1] for raw in (self._stored or {}).get("orgs", [])}
+        return self._stored_names_cache
+
+    def state(self, records: dict[str, list[Any]], output_dir: Path) -> dict[str, Any]:
+        """The state to save after `write` or `write_incremental`: records as [signature, article id]."""
+        return {
+            "records": records, "orgs": self._state_orgs, "speakers": self._state_speakers, "known": self._state_known, "logged": self._state_logged,
+            "files": {name: file_signature(output_dir, name) for name in (MERGES, ORGANISATIONS, SPEAKERS)},
+        }  # fmt: skip
+
+    def links(self, article_ids: set[str]) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, int], dict[str, Any]]]:
+        """For the review page: (article id, record org id) -> registry organisation; (article id, quote index) -> speaker."""
+        orgs: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in self.orgs.values():
+            hits = [a for a in entry.appearances if a.article_id in article_ids]
+            if hits:
+                row = {"id": entry.id, "name": entry.name, "article_ids": list(dict.fromkeys(a.article_id for a in entry.appearances))}
+                orgs.update({(a.article_id, a.record_id): row for a in hits})
+        speakers: dict[tuple[str, int], dict[str, Any]] = {}
+        for speaker in self.speakers.values():
+            for s in speaker.seen:
+                if s.article_id in article_ids:
+                    speakers.update({(s.article_id, i): {"id": speaker.id, "name": speaker.name} for i in s.quote_indices})
+        return orgs, speakers
 
 
-def update_registry(output_dir: Path) -> RegistryStats:
-    """Fold every valid record of `output_dir/records/` into the stored registries and rewrite them.
+def _appearance_order(a: _Appearance) -> tuple:
+    return (a.published is None, a.published or date.min, a.article_id, a.record_id)
 
-    Call after the run's records are written (after `pipeline.write.rebuild_tables`,
-    which must no longer write `organisations.jsonl`). Idempotent: a second call
-    with the same records changes no byte.
+
+def _seen_order(s: _SpeakerSeen) -> tuple:
+    return (s.published is None, s.published or date.min, s.article_id)
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _jsonl(rows: Iterable[BaseModel]) -> str:
+    return "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+
+
+def _lines(text: str) -> list[str]:
+    """The rows of a JSONL file as written (split at newlines only: names may hold other line breaks)."""
+    return [line for line in text.split("\n") if line]
+
+
+def _known_from_merges(merges: Iterable[MergeRow]) -> list[list[str]]:
+    """What `Registry._replay` learns from merge rows: (article id, name key) -> organisation id, first decision first."""
+    return [[m.article_id, name_key(m.alias), m.id] for m in merges if m.entity == "organisation" and m.article_id]
+
+
+REGISTRY_STATE = "registry.json"
+
+
+def _valid_state(output_dir: Path) -> dict[str, Any] | None:
+    state = load_state(output_dir, REGISTRY_STATE)
+    if state is None:
+        return None
+    if not all(isinstance(state.get(k), list) for k in ("orgs", "speakers", "known", "logged")) or not isinstance(state.get("records"), dict):
+        return None
+    if state.get("files") != {name: file_signature(output_dir, name) for name in (MERGES, ORGANISATIONS, SPEAKERS)}:
+        log.info("The registry files are not the ones its incremental state describes: rebuilding the registry from every record")
+        return None
+    return state
+
+
+def update_registry(output_dir: Path, *, full: bool = False, cache: RecordCache | None = None, links_for: set[str] | None = None) -> RegistryStats:
+    """Bring the registries up to date with `output_dir/records/` and rewrite them.
+
+    Incremental (default): with a valid state in `.locks/state/registry.json`, only the records
+    new or changed since the last update are read; the appearances of changed and removed
+    records are replaced, every other row is copied. Otherwise (`full=True`, no state, or
+    registry files that are not the ones the state describes: a crash between writes, an
+    edit) every valid record is folded into the registry read back from the files, as before.
+    Both give the same bytes. Idempotent: a second call with the same records changes no byte.
+    `links_for`: article ids whose registry links the review page needs (`RegistryStats.links`).
     """
     output_dir = Path(output_dir)
-    registry = Registry.load(output_dir)
-    count = registry.update(iter_records(output_dir))
-    registry.write(output_dir)
-    orgs = registry.organisation_rows()
+    state = None if full else _valid_state(output_dir)
+    registry = None
+    if state is not None:
+        known: dict[str, list[Any]] = state["records"]
+        scan, read = read_changed_records(output_dir, {name: entry[0] for name, entry in known.items()}, cache)
+        drop = {known[name][1] for name in known if known[name][1] and (name not in scan or name in read)}
+        try:
+            registry = Registry.from_state(state)
+            registry.update([r for r in read.values() if r is not None], incremental=True, drop=drop)
+            registry.write_incremental(output_dir)
+        except (ValueError, OSError, KeyError, TypeError, IndexError) as error:
+            log.warning("Incremental registry update failed (%s): rebuilding it from every record", error)
+            registry = None
+        else:
+            records = {
+                name: ([sig, read[name].article.id if read[name] is not None else None] if name in read else known[name]) for name, sig in scan.items()
+            }  # fmt: skip
+    if registry is None:
+        scan, read = read_changed_records(output_dir, {}, cache)
+        registry = Registry.load(output_dir)
+        registry.update([r for r in read.values() if r is not None])
+        registry.write(output_dir)
+        records = {name: [sig, read[name].article.id if read.get(name) is not None else None] for name, sig in scan.items()}
+    save_state(output_dir, REGISTRY_STATE, registry.state(records, output_dir))
+    orgs = registry._state_orgs
     stats = RegistryStats(
         organisations=len(orgs),
         organisations_new=registry.new_orgs,
-        organisations_in_several_articles=sum(len(r.article_ids) > 1 for r in orgs),
+        organisations_in_several_articles=sum(len({a[0] for a in st[6]}) > 1 for st in orgs),
         speakers=len(registry.speakers),
         speakers_new=registry.new_speakers,
         merges_logged=len(registry.new_merges),
-        records=count,
+        records=sum(1 for value in records.values() if value[1]),
     )
+    if links_for is not None:
+        stats.links = registry.links(links_for)
     log.info(
         "Registry: %d organisations (%d new, %d in several articles), %d speakers (%d new), %d merges logged",
         stats.organisations, stats.organisations_new, stats.organisations_in_several_articles, stats.speakers, stats.speakers_new, stats.merges_logged,

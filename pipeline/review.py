@@ -319,8 +319,11 @@ def _article(index: int, view: ArticleView, reg_orgs: dict, reg_speakers: dict) 
     }  # fmt: skip
 
 
-def render_review_page(output_dir: Path, manifest: dict[str, Any]) -> str:
-    """The review page of one run as a string (see write_review_page)."""
+def render_review_page(output_dir: Path, manifest: dict[str, Any], links: tuple[dict, dict] | None = None) -> str:
+    """The review page of one run as a string (see write_review_page).
+
+    `links`: the registry's (organisation, speaker) links of the run's articles, as
+    `pipeline.registry.Registry.links` gives them; None reads them from the registry files."""
     output_dir = Path(output_dir)
     views = _articles(output_dir, manifest)
     failures = [
@@ -330,7 +333,7 @@ def render_review_page(output_dir: Path, manifest: dict[str, Any]) -> str:
         }
         for f in _failures(output_dir, manifest)
     ]  # fmt: skip
-    reg_orgs, reg_speakers = _registry_links(output_dir)
+    reg_orgs, reg_speakers = links if links is not None else _registry_links(output_dir)
     articles = [_article(index, view, reg_orgs, reg_speakers) for index, view in enumerate(v for v in views if v.data is not None)]
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -342,11 +345,11 @@ def render_review_page(output_dir: Path, manifest: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
-def write_review_page(output_dir: Path, manifest: dict[str, Any] | None = None) -> Path:
+def write_review_page(output_dir: Path, manifest: dict[str, Any] | None = None, links: tuple[dict, dict] | None = None) -> Path:
     """Write `output_dir/review.html` for the run in `manifest` (default: output_dir/manifest.json), atomically."""
     output_dir = Path(output_dir)
     if manifest is None:
         manifest = json.loads(read_regular(output_dir / MANIFEST))
     path = output_dir / REVIEW_PAGE
-    write_text_atomic(path, render_review_page(output_dir, manifest), root=output_dir)
+    write_text_atomic(path, render_review_page(output_dir, manifest, links), root=output_dir)
     return path

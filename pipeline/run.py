@@ -30,7 +30,10 @@ Reliability contract:
   record, so it retries exactly what failed or was never reached; a record of
   another extractor version is re-extracted (or kept with rerun="missing").
 * Crashes: all files are published atomically; `plan_run` removes temporary
-  files left by killed writers; tables are rebuilt from records, never appended.
+  files left by killed writers; tables and registry are derived from records,
+  never appended: incrementally from the records changed since the state in
+  `.locks/state/` was written, from every record when that state is missing or
+  does not match the files (a crash between the writes).
 * Concurrent runs on the same folders: per-article and output-folder `flock`
   locks (see `pipeline.write`); an article extracted by another run while this
   one waited is reused, not redone.
@@ -70,11 +73,11 @@ from pipeline.write import (
     SUPERSEDED_DIR,
     TABLES,
     article_lock,
-    iter_records,
     load_record,
     move_aside_links,
     output_lock,
     rebuild_tables,
+    record_catalogue,
     record_path,
     remove_stale_temp_files,
     redact,
@@ -473,17 +476,33 @@ def open_endpoint(config: RunConfig) -> Iterator[EndpointConfig | None]:
 
 
 def finish_run(
-    config: RunConfig, outcomes: list[ArticleOutcome], *, run_id: str, started_at: datetime, seconds: float, output_links: list[dict[str, str]] | None = None
+    config: RunConfig,
+    outcomes: list[ArticleOutcome],
+    *,
+    run_id: str,
+    started_at: datetime,
+    seconds: float,
+    output_links: list[dict[str, str]] | None = None,
+    full: bool = False,
 ) -> dict:
-    """Rebuild the tables and write the manifest, under the output-folder lock."""
+    """Bring tables and registry up to date, write the manifest and the review page, under the output-folder lock.
+
+    Incremental: only records new or changed since the last finish are read (`pipeline.write`,
+    `pipeline.registry`); `full=True` rebuilds tables and registry from every record, which is
+    also what happens by itself when the stored state is missing or does not match the files.
+    """
     with output_lock(config.output_dir):
         current = {o.source_file: o.article_id for o in outcomes if o.article_id}
-        superseded = supersede_records(config.output_dir, current)
+        # Only the records new or changed since the last finish are read (once, shared by the steps below).
+        catalogue = record_catalogue(config.output_dir, full=full)
+        superseded = supersede_records(config.output_dir, current, catalogue)
         if superseded:
             log.info("Moved %d record(s) of since-edited inputs to superseded/", len(superseded))
-        tables = rebuild_tables(config.output_dir)
-        by_extractor = Counter((r.provenance.extractor_version or UNVERSIONED) for r in iter_records(config.output_dir))
-        registry = update_registry(config.output_dir)
+        tables = rebuild_tables(config.output_dir, full=full, catalogue=catalogue)
+        by_extractor = Counter((entry["extractor"] or UNVERSIONED) for _, entry in catalogue.records())
+        run_articles = {o.article_id for o in outcomes if o.article_id and o.status != "failed"}
+        registry = update_registry(config.output_dir, full=full, cache=catalogue.cache, links_for=run_articles)
+        catalogue.cache.clear()
         manifest = _manifest(config, outcomes, run_id=run_id, started_at=started_at, seconds=seconds, tables=tables)
         manifest["registry"] = registry.as_dict()
         manifest["review_page"] = REVIEW_PAGE
@@ -491,7 +510,7 @@ def finish_run(
         manifest["records_by_extractor"] = dict(sorted(by_extractor.items()))
         write_json_atomic(config.output_dir / RUNS_DIR / f"{run_id}.json", manifest, root=config.output_dir)
         write_json_atomic(config.output_dir / MANIFEST, manifest, root=config.output_dir)
-        write_review_page(config.output_dir, manifest)
+        write_review_page(config.output_dir, manifest, links=registry.links)
     return manifest
 
 

@@ -4,8 +4,22 @@ Crash safety: every file is written to a hidden temporary sibling
 (`.<name>.<pid>.<random>.tmp`), fsynced and renamed into place, so a reader
 (or a crash, even SIGKILL) never sees half a file; a temporary file left by a
 killed writer is removed by the next run (`remove_stale_temp_files`). The
-JSONL tables are derived from `records/` on every run rather than appended
-to, so a re-run or a crash can never leave duplicate rows.
+JSONL tables are derived from `records/` rather than appended to, so a re-run
+or a crash can never leave duplicate rows.
+
+Incremental maintenance: a run reads only the records that changed since the
+tables were last written. `scan_records` lists `records/` with one stat per
+file (inode, size, mtime in ns: an atomic rename always gives a new inode);
+`.locks/state/tables.json` holds, per record file, that signature, its source
+file, extractor version and number of rows in each table, plus the signature
+of each table file as written. A run re-reads the records whose signature is
+new or changed, drops the rows of records gone, keeps every other record's
+lines of the old tables verbatim (tables are ordered by record file name, each
+record's rows contiguous) and writes the tables atomically, then the state. If
+the state is missing, unreadable, of another version, or a table file is not
+the one it describes (a crash between the two writes, a table edited or
+deleted), the tables are rebuilt from every record (`rebuild_tables(...,
+full=True)` does that on demand); both ways give the same bytes.
 
 Concurrency: two runs may share an input and output folder (a scheduled run
 and one started from the UI). We chose advisory `fcntl.flock` locks in
@@ -47,6 +61,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +80,10 @@ FAILED_DIR = "failed"
 SUPERSEDED_DIR = "superseded"
 RUNS_DIR = "runs"
 LOCKS_DIR = ".locks"
+# Private bookkeeping of incremental maintenance (tables, registry): derived, safe to delete (full rebuild).
+STATE_DIR = (LOCKS_DIR, "state")
+TABLES_STATE = "tables.json"
+STATE_VERSION = 1
 # organisations.jsonl is the cross-article registry (pipeline/registry.py); per-article rows live here.
 TABLES = ("quotes.jsonl", "article_organisations.jsonl", "policy_areas.jsonl")
 MANIFEST = "manifest.json"
@@ -174,7 +193,7 @@ def remove_stale_temp_files(output_dir: Path) -> list[Path]:
     if not output_dir.is_dir():
         return removed
     now = time.time()
-    for folder in (output_dir, output_dir / RECORDS_DIR, output_dir / FAILED_DIR, output_dir / RUNS_DIR, output_dir / SUPERSEDED_DIR):
+    for folder in (output_dir, output_dir / RECORDS_DIR, output_dir / FAILED_DIR, output_dir / RUNS_DIR, output_dir / SUPERSEDED_DIR, output_dir.joinpath(*STATE_DIR)):
         if folder.is_symlink() or not folder.is_dir():  # never reach through a link
             continue
         for path in folder.iterdir():
@@ -361,28 +380,186 @@ def table_rows(record: ArticleRecord) -> dict[str, list[dict[str, Any]]]:
     return {"quotes.jsonl": quotes, "article_organisations.jsonl": orgs, "policy_areas.jsonl": areas}
 
 
-def supersede_records(output_dir: Path, current: dict[str, str]) -> list[str]:
+# --------------------------------------------------------------------------- incremental state
+
+Signature = list[int]  # [inode, size, mtime in ns] of a file, as seen without following links
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def file_signature(output_dir: Path, name: str) -> Signature | None:
+    """The signature of the regular file `name` at the top of the output folder (None: missing, a link, not a file)."""
+    try:
+        st = os.stat(output_dir / name, follow_symlinks=False)
+    except OSError:
+        return None
+    return _signature(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def scan_records(output_dir: Path) -> dict[str, Signature]:
+    """Record file name -> signature, for every regular `*.json` file of `records/` (links skipped, nothing read)."""
+    try:
+        dir_fd = open_dir_beneath(output_dir, [RECORDS_DIR])
+    except OSError:
+        return {}
+    found: dict[str, Signature] = {}
+    try:
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".json") or entry.name.startswith("."):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False):
+                        found[entry.name] = _signature(entry.stat(follow_symlinks=False))
+    finally:
+        os.close(dir_fd)
+    return found
+
+
+def _read_record_signed(dir_fd: int, name: str) -> tuple[ArticleRecord | None, Signature]:
+    """A record file read without following links, and the signature of exactly what was read (None: invalid)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{name} is not a regular file")
+        os.set_blocking(handle.fileno(), True)
+        data = handle.read()
+    try:
+        return ArticleRecord.model_validate_json(data), _signature(st)
+    except ValueError:
+        return None, _signature(st)
+
+
+RecordCache = dict[str, tuple[Signature, ArticleRecord | None]]  # record file name -> (signature, record or None if invalid)
+
+
+def read_changed_records(output_dir: Path, known: dict[str, Signature], cache: RecordCache | None = None) -> tuple[dict[str, Signature], dict[str, ArticleRecord | None]]:
+    """(signatures of records/ now, the records whose signature is not the one in `known`, read now or taken from `cache`).
+
+    A file that vanished or became a link between the scan and the read is left out, as
+    `iter_records` would; an invalid record is read as None (it has no rows and no registry entries).
+    """
+    scan = scan_records(output_dir)
+    changed = sorted(name for name, sig in scan.items() if known.get(name) != sig)
+    read: dict[str, ArticleRecord | None] = {}
+    if not changed:
+        return scan, read
+    dir_fd = open_dir_beneath(output_dir, [RECORDS_DIR])
+    try:
+        for name in changed:
+            if cache is not None and name in cache and cache[name][0] == scan[name]:
+                read[name] = cache[name][1]
+                continue
+            try:
+                record, sig = _read_record_signed(dir_fd, name)
+            except OSError:
+                del scan[name]
+                continue
+            scan[name] = sig
+            read[name] = record
+            if cache is not None:
+                cache[name] = (sig, record)
+    finally:
+        os.close(dir_fd)
+    return scan, read
+
+
+def load_state(output_dir: Path, name: str) -> dict[str, Any] | None:
+    """A state file of `.locks/state/` (None: missing, unreadable, a link, or of another version)."""
+    try:
+        dir_fd = open_dir_beneath(output_dir, list(STATE_DIR))
+    except OSError:
+        return None
+    try:
+        data = json.loads(read_regular(Path(name), dir_fd=dir_fd))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(dir_fd)
+    return data if isinstance(data, dict) and data.get("version") == STATE_VERSION else None
+
+
+def save_state(output_dir: Path, name: str, data: dict[str, Any]) -> None:
+    write_text_atomic(output_dir.joinpath(*STATE_DIR, name), json.dumps({**data, "version": STATE_VERSION}, ensure_ascii=False, separators=(",", ":")) + "\n", root=output_dir)
+
+
+# --------------------------------------------------------------------------- records catalogue, supersede, tables
+
+
+@dataclass
+class Catalogue:
+    """What the tables hold of each record file: name -> {sig, id, source_file, extractor, rows: [quotes, orgs, areas]}.
+
+    `rows` is None for a file that is not a valid record. `read` holds the records read to make
+    it (new or changed since the state; every record when `full`); `cache` is shared with the
+    registry so that a run reads each changed record once.
+    """
+
+    entries: dict[str, dict[str, Any]]
+    full: bool
+    cache: RecordCache = field(default_factory=dict)
+
+    def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return ((name, entry) for name, entry in self.entries.items() if entry["rows"] is not None)
+
+
+def _catalogue_entry(record: ArticleRecord | None, sig: Signature) -> dict[str, Any]:
+    if record is None:
+        return {"sig": sig, "rows": None}
+    return {
+        "sig": sig, "id": record.article.id, "source_file": record.article.source_file, "extractor": record.provenance.extractor_version,
+        "rows": [len(record.quotes), len(record.organisations), len(record.policy_areas)],
+    }  # fmt: skip
+
+
+def _tables_state(output_dir: Path) -> dict[str, Any] | None:
+    """The tables state, if the table files are exactly the ones it describes."""
+    state = load_state(output_dir, TABLES_STATE)
+    if state is None:
+        return None
+    if state.get("tables") != {name: file_signature(output_dir, name) for name in TABLES} or not isinstance(state.get("records"), dict):
+        log.info("The tables' incremental state does not match the tables: rebuilding them from every record")
+        return None
+    return state
+
+
+def record_catalogue(output_dir: Path, *, full: bool = False, cache: RecordCache | None = None) -> Catalogue:
+    """The catalogue of `records/` now, reading only the records changed since the tables were written."""
+    state = None if full else _tables_state(output_dir)
+    known = state["records"] if state else {}
+    cache = {} if cache is None else cache
+    scan, read = read_changed_records(output_dir, {name: entry["sig"] for name, entry in known.items()}, cache)
+    entries = {name: (_catalogue_entry(read[name], sig) if name in read else known[name]) for name, sig in sorted(scan.items())}
+    return Catalogue(entries, full=state is None, cache=cache)
+
+
+def supersede_records(output_dir: Path, current: dict[str, str], catalogue: Catalogue | None = None) -> list[str]:
     """Move aside records of inputs whose text has changed since they were extracted.
 
     `current` maps each input's source file to its article id in this run. A
     record for the same source file under another id (the file was edited,
     perhaps during a run) is moved to `superseded/`, so the tables hold only
     the current version. Records of ids still among the inputs are kept.
+    With `catalogue`, no record is read: ids and source files come from it.
     """
+    catalogue = catalogue or record_catalogue(output_dir)
     live_ids = set(current.values())
     moved: list[str] = []
-    for record in list(iter_records(output_dir)):
-        if record.article.id in live_ids:
+    for name, entry in list(catalogue.records()):
+        if entry["id"] in live_ids:
             continue
-        if current.get(record.article.source_file) not in (None, record.article.id):
-            name = f"{record.article.id}.json"
+        if current.get(entry["source_file"]) not in (None, entry["id"]):
             src_fd = open_dir_beneath(output_dir, [RECORDS_DIR])
             try:
                 dst_fd = open_dir_beneath(output_dir, [SUPERSEDED_DIR], create=True)
                 try:
                     with contextlib.suppress(FileNotFoundError):
                         os.replace(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
-                        moved.append(record.article.id)
+                        moved.append(entry["id"])
+                        del catalogue.entries[name]
                 finally:
                     os.close(dst_fd)
             finally:
@@ -390,12 +567,68 @@ def supersede_records(output_dir: Path, current: dict[str, str]) -> list[str]:
     return moved
 
 
-def rebuild_tables(output_dir: Path) -> dict[str, int]:
-    """Rewrite the JSONL tables from every valid record; returns row counts."""
+def _row_lines(record: ArticleRecord) -> dict[str, list[str]]:
+    return {name: [json.dumps(row, ensure_ascii=False, default=str, sort_keys=True) for row in table] for name, table in table_rows(record).items()}
+
+
+def _old_table_lines(output_dir: Path, known: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]] | None:
+    """The lines of each table as written, cut into each known record's block (None: they do not add up)."""
+    names = sorted(known)
+    blocks: dict[str, dict[str, list[str]]] = {name: {} for name in names}
+    for t, table in enumerate(TABLES):
+        try:
+            text = read_regular(output_dir / table).decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        lines = text.split("\n")  # rows never hold a raw newline (JSON escapes it); other line breaks may be in text
+        if lines[-1] != "":
+            return None
+        lines.pop()
+        at = 0
+        for name in names:
+            n = known[name]["rows"][t] if known[name]["rows"] is not None else 0
+            blocks[name][table] = lines[at : at + n]
+            at += n
+        if at != len(lines):
+            return None
+    return blocks
+
+
+def rebuild_tables(output_dir: Path, *, full: bool = False, catalogue: Catalogue | None = None) -> dict[str, int]:
+    """Bring the JSONL tables up to date with `records/`; returns row counts.
+
+    Incremental (see the module docstring): only records new or changed since the tables'
+    state are read; `full=True`, or a state that does not match the tables, rewrites them from
+    every record. Either way the tables are the rows of every valid record, in record file
+    name order, each row serialised the same way.
+    """
+    catalogue = catalogue if catalogue is not None else record_catalogue(output_dir, full=full)
+    blocks, known = None, {}
+    if not catalogue.full:
+        state = _tables_state(output_dir)
+        known = state["records"] if state else {}
+        blocks = _old_table_lines(output_dir, known) if state else None
+        if blocks is None:
+            log.info("The tables do not match their incremental state: rebuilding them from every record")
+            catalogue = record_catalogue(output_dir, full=True, cache=catalogue.cache)
     rows: dict[str, list[str]] = {name: [] for name in TABLES}
-    for record in iter_records(output_dir):
-        for name, table in table_rows(record).items():
-            rows[name].extend(json.dumps(row, ensure_ascii=False, default=str, sort_keys=True) for row in table)
+    for name, entry in catalogue.entries.items():
+        if entry["rows"] is None:
+            continue
+        old = blocks.get(name) if blocks is not None and known.get(name, {}).get("sig") == entry["sig"] else None
+        if old is not None:
+            for table in TABLES:
+                rows[table].extend(old[table])
+            continue
+        cached = catalogue.cache.get(name)
+        record = cached[1] if cached and cached[0] == entry["sig"] else None
+        if record is None:  # pragma: no cover - every changed record was read into the cache
+            record = load_record(output_dir / RECORDS_DIR / name)
+        if record is None:
+            continue
+        for table, lines in _row_lines(record).items():
+            rows[table].extend(lines)
     for name, lines in rows.items():
         write_text_atomic(output_dir / name, "".join(line + "\n" for line in lines), root=output_dir)
+    save_state(output_dir, TABLES_STATE, {"records": catalogue.entries, "tables": {name: file_signature(output_dir, name) for name in TABLES}})
     return {name: len(lines) for name, lines in rows.items()}

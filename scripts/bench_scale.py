@@ -363,7 +363,7 @@ def pipeline_cpu_per_article(work: Path, inbox: Path, names: list[str], sample: 
 # ---------------------------------------------------------------- a small run into a big output folder
 
 EXISTING_SECTION = "## Run over existing records"
-STEPS = ("plan_run", "supersede_records", "rebuild_tables", "update_registry", "write_review_page")
+STEPS = ("plan_run", "record_catalogue", "supersede_records", "rebuild_tables", "update_registry", "write_review_page")
 
 
 def measure_existing(work: Path, inbox: Path, names: list[str], existing: int, new: int) -> dict[str, Any]:
@@ -371,7 +371,10 @@ def measure_existing(work: Path, inbox: Path, names: list[str], existing: int, n
 
     The existing records are copies of 20 real records (rules over 20 of the articles), each under
     its own article id and source file, so the tables, registry and review page have `existing`
-    records' worth of rows to rebuild."""
+    records' worth of rows. Copied in behind the pipeline's back, they are first taken in by a run
+    over the 20 seed articles (nothing to extract: every record is new to the tables' and the
+    registry's state, so every record is read, as in a full rebuild); that run is timed as
+    `warmup_s`. Then the measured run: `new` new articles."""
     import hashlib
 
     import pipeline.run as run
@@ -391,6 +394,9 @@ def measure_existing(work: Path, inbox: Path, names: list[str], existing: int, n
         text = seed.replace(old["id"], new_id).replace(json.dumps(old["source_file"]), json.dumps(f"archive/{i:05d}.txt"))
         (out / "records" / f"{new_id}.json").write_text(text, encoding="utf-8")
     spent: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+    warmup = time.perf_counter()
+    run_batch(RunConfig(seeds_in, out, None, rules_only=True, rerun="missing"))
+    warmup = time.perf_counter() - warmup
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
@@ -413,7 +419,7 @@ def measure_existing(work: Path, inbox: Path, names: list[str], existing: int, n
         for name, fn in originals.items():
             setattr(run, name, fn)
     records = len(list((out / "records").glob("*.json")))
-    return {"existing": existing, "new": manifest["records_written"], "records": records, "wall_s": wall, "cpu_s": cpu, "steps": spent}
+    return {"existing": existing, "new": manifest["records_written"], "records": records, "wall_s": wall, "cpu_s": cpu, "steps": spent, "warmup_s": warmup}
 
 
 def render_existing(result: dict[str, Any], command: str) -> str:
@@ -424,7 +430,9 @@ def render_existing(result: dict[str, Any], command: str) -> str:
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}`: a rules-only plain run (`run_batch`) of "
         f"{result['new']} new articles into an output folder that already holds {result['existing']:,} records "
         f"(copies of 20 real records under distinct ids). **{result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU**; "
-        f"of which {steps}. Everything but the {result['new']} extractions is proportional to the records already there.",
+        f"of which {steps}. Only the records this run wrote are read: tables, registry and review page are updated from them "
+        "and the incremental state in `.locks/state/`. For comparison, the run before it, which took in the copied records "
+        f"(every one read, as a full rebuild does): {result['warmup_s']:.1f} s wall.",
         "",
     ])  # fmt: skip
 
