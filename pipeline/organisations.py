@@ -165,7 +165,7 @@ def org_entities(seg: SegmentedArticle) -> list[Entity]:
         # The recogniser's organisations, and spaCy's where the recogniser saw no entity at all (it was
         # trained on 1996 Reuters and misses names it never saw; where it reads a person or place, it wins).
         found = list(seg.organisations)
-        found += [e for e in seg.entities if e.label == "ORG" and _recogniser_unsure(e, seg.recognised or [])]
+        found += [e for e in seg.entities if e.label == "ORG" and _recogniser_unsure(e, seg.recognised or []) and _stands_alone(seg, e)]
     found += [e for e in seg.entities if e.label in ("GPE", "NORP", "ORG") and _canonical_form(e.text) and not any(e.start < o.end and o.start < e.end for o in found)]
     return _repair_spans(seg.text, sorted(found, key=lambda e: e.start), [e for e in seg.entities if e.label == "PERSON"])
 
@@ -179,6 +179,31 @@ def _recogniser_unsure(ent: Entity, recognised: list[Entity]) -> bool:
         return True
     labels = {r.label for r in recognised if normalise_name(r.text) == normalise_name(ent.text)}
     return len(labels) > 1
+
+
+def _stands_alone(seg: SegmentedArticle, ent: Entity) -> bool:
+    """Whether a spaCy ORG mention the recogniser did not see looks like a name on its own.
+
+    Not: a word with no capital ("congress"), an ordinal ("285th"), a single capitalised word opening a
+    sentence ("Mystery has surrounded ...", "Media reports"), a word of an all-capitals headline (the
+    recogniser was trained on such lines and read them itself), a portfolio before a title ("Housing
+    Secretary").
+    """
+    text = seg.text
+    words = ent.text.split()
+    if not re.search(r"[A-Z]", ent.text) or re.fullmatch(r"\d[\w,.]*", ent.text.strip()):
+        return False
+    line_start = text.rfind("\n", 0, ent.start) + 1
+    line_end = text.find("\n", ent.end)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    if len(re.findall(r"[a-z]", line)) == 0 and len(line.split()) > len(words):
+        return False
+    if len(words) == 1 and not ent.text.isupper():
+        if re.match(r"\s*(?:$|[.!?\"“”'’]\s*$)", text[max(0, ent.start - 3) : ent.start]) or ent.start == line_start:
+            return False
+        if re.match(r"\s+(?:Secretary|Minister|Ministers)\b", text[ent.end : ent.end + 12]):
+            return False
+    return True
 
 
 def _canonical_form(mention: str) -> str | None:
@@ -200,7 +225,7 @@ def _repair_spans(text: str, entities: list[Entity], people: list[Entity] = ()) 
         head = SUBUNIT_BEFORE.search(text, max(0, start - 40), start)
         if head is not None and head.end() == start:
             start = head.start()
-        while (tail := LOWER_TAIL.search(text, start, end)) is not None and tail.end() == end and tail.start() > start:
+        while (tail := LOWER_TAIL.search(text, start, end)) is not None and tail.end() == end and re.search(r"[A-Z]", text[start : tail.start()]):
             end = tail.start()
         person = next((p for p in people if start < p.start < end <= p.end and len(p.text.split()) >= 2), None)
         if person is not None:
@@ -218,7 +243,9 @@ def _split_lists(text: str, entities: list[Entity]) -> list[Entity]:
     pieces: list[Entity] = []
     for ent in entities:
         parts = [m for m in re.finditer(r"[^,]+", ent.text)]
-        if len(parts) < 2 or SUBUNIT_HEADS.match(ent.text) or not all(re.match(r"\s*[A-Z]", m.group()) for m in parts):
+        # "Goldman, Sachs and Co.", "Bailard, Biehl and Kaiser": a list closed by "and" in one mention is a firm's name.
+        firm = len(parts) >= 2 and re.search(r"\s(?:and|&)\s", parts[-1].group()) is not None
+        if len(parts) < 2 or firm or SUBUNIT_HEADS.match(ent.text) or not all(re.match(r"\s*[A-Z]", m.group()) for m in parts):
             pieces.append(ent)
             continue
         for m in parts:
@@ -268,6 +295,10 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
             continue
         if mention in not_orgs or mention.upper() in COMMON_ACRONYMS:
             continue
+        # Without a capital a mention is a description ("the king's", "congress"), unless the recogniser
+        # read a body's head word in it ("interior ministry").
+        if not re.search(r"[A-Z]", mention) and not (len(mention.split()) >= 2 and UNIT_TAIL.search(mention)):
+            continue
         # "Secretary of State", "Minister of Finance": part of a title, not a named body.
         if re.search(r"\b(?:secretary|minister|ministers)\s+of\s+(?:the\s+)?$", text[max(0, ent.start - 30) : ent.start], re.I) and len(mention.split()) == 1:
             continue
@@ -305,7 +336,7 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
             continue
         # "Example University's Institute of Economics" -> "Institute of Economics, Example University"
         possessive = re.match(r"^(.+?)['’]s\s+(.+)$", mention)
-        if possessive and SUBUNIT_HEADS.match(possessive.group(2)):
+        if possessive and SUBUNIT_HEADS.match(possessive.group(2)) and organisation_type(possessive.group(1)) != "other":
             parent, unit = possessive.group(1), possessive.group(2)
             add(f"{unit}, {parent}", mention, span)
             add(parent, None, None)
@@ -316,7 +347,9 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
             continue
         # "Office for Budget Responsibility (OBR)"
         acronym = re.match(r"\s*\(([A-Z][A-Za-z&]{1,9})\)", text[ent.end : ent.end + 14])
-        add(mention, acronym.group(1) if acronym else None, span)
+        org = add(mention, acronym.group(1) if acronym else None, span)
+        if (the := _written_with_the(text, span[0], mention)) and the not in org.aliases:
+            org.aliases.append(the)
     _merge_short_forms(orgs)
     for org in orgs:
         org.type = organisation_type(org.name)
@@ -325,6 +358,19 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) 
         org.mentions.sort()
     _assign_countries(seg, orgs)
     return orgs
+
+
+def _written_with_the(text: str, start: int, mention: str) -> str | None:
+    """"The New York Times", "THE TIMES": a capital article written as part of the name (inside a sentence,
+    or before a newspaper's name anywhere) is kept as an alias, as written."""
+    before = re.search(r"(The|THE)\s+$", text[max(0, start - 6) : start])
+    if before is None:
+        return None
+    at = start - len(before.group(0))
+    opens_sentence = at == 0 or re.search(r"(?:[.!?:;\"“”]\s*|\n\s*)$", text[max(0, at - 3) : at]) is not None
+    if opens_sentence and before.group(1) == "The" and organisation_type(mention) != "media":
+        return None
+    return f"{before.group(1)} {mention}"
 
 
 def _names_an_event(mention: str) -> bool:

@@ -133,3 +133,45 @@ def test_a_personal_title_before_a_name_is_a_person_not_an_organisation() -> Non
     seg = segment("Sen. Okafor said the committee would vote on the bill. Dr. Reddy's Laboratories said sales rose.")
     names = [o.name for o in build_inventory(seg).organisations]
     assert not any("Okafor" in n for n in names)
+
+
+def test_a_list_closed_by_and_in_one_mention_is_a_firm_but_a_bare_list_is_split() -> None:
+    from pipeline.organisations import _split_lists
+    from pipeline.segment import Entity
+
+    text = "Shares of Harrow, Lindqvist and Partners rose; Northfield, Eastbrook fell."
+    firm = Entity("Harrow, Lindqvist and Partners", "ORG", 10, 40)
+    clubs = Entity("Northfield, Eastbrook", "ORG", 47, 68)
+    assert [e.text for e in _split_lists(text, [firm, clubs])] == ["Harrow, Lindqvist and Partners", "Northfield", "Eastbrook"]
+
+
+def test_an_office_named_after_an_officer_is_not_a_sub_unit_of_a_person() -> None:
+    text = "The Harlow County Sheriff's Office said on Monday that the road would stay closed."
+    found = orgs(text)
+    assert not any(name.startswith("Office,") for name in found), found
+
+
+def test_a_capital_article_written_inside_a_name_is_kept_as_an_alias() -> None:
+    from pipeline.organisations import _written_with_the
+
+    text = "Sales at The Harbour Herald rose. The Harbour Trust said so.\n\nTHE MERIDIAN\n\n- Rates rise."
+    assert _written_with_the(text, text.index("Harbour Herald"), "Harbour Herald") == "The Harbour Herald"
+    assert _written_with_the(text, text.index("Harbour Trust"), "Harbour Trust") is None, "a sentence's first word"
+    assert _written_with_the(text, text.index("MERIDIAN"), "MERIDIAN") == "THE MERIDIAN"
+
+
+def test_spacy_org_mentions_the_recogniser_did_not_see_must_look_like_names() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.organisations import _stands_alone
+    from pipeline.segment import Entity
+
+    text = "Mystery surrounds the stockpile in congress. Rates at Harbour Bank rose.\n\nSOCCER - CLUB START WITH A WIN.\n\nFormer Housing Secretary Lee left. He was 285th."
+    seg = SimpleNamespace(text=text)
+
+    def alone(word: str) -> bool:
+        start = text.index(word)
+        return _stands_alone(seg, Entity(word, "ORG", start, start + len(word)))
+
+    assert alone("Harbour Bank")
+    assert not any(alone(w) for w in ("Mystery", "congress", "WIN", "Housing", "285th"))
