@@ -103,8 +103,11 @@ RULE_REASONS: dict[str, str] = {
 # --------------------------------------------------------------------------- keys
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def name_key(name: str) -> str:
-    """normalise_name, without a leading article, with spelled-out initials joined ('U.S.' -> 'us')."""
+    """normalise_name, without a leading article, with spelled-out initials joined ('U.S.' -> 'us').
+
+    Memoised: the registry asks for the key of the same names many times (matching, indexing, sorting rows)."""
     key = normalise_name(name)
     key = re.sub(r"^(the|a|an)\s+", "", key)
     tokens = key.split()
@@ -163,6 +166,7 @@ def contextual_names(names: Iterable[str]) -> set[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def person_key(name: str) -> str:
     return name_key(HONORIFIC.sub("", name.strip()))
 
@@ -901,10 +905,10 @@ def update_registry(output_dir: Path, *, full: bool = False, cache: RecordCache 
     state = None if full else _valid_state(output_dir)
     registry = None
     if state is not None:
-        known: dict[str, list[Any]] = state["records"]
-        scan, read = read_changed_records(output_dir, {name: entry[0] for name, entry in known.items()}, cache)
-        drop = {known[name][1] for name in known if known[name][1] and (name not in scan or name in read)}
         try:
+            known: dict[str, list[Any]] = state["records"]
+            scan, read = read_changed_records(output_dir, {name: entry[0] for name, entry in known.items()}, cache)
+            drop = {known[name][1] for name in known if known[name][1] and (name not in scan or name in read)}
             registry = Registry.from_state(state)
             registry.update([r for r in read.values() if r is not None], incremental=True, drop=drop)
             registry.write_incremental(output_dir)

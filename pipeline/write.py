@@ -520,7 +520,12 @@ def _tables_state(output_dir: Path) -> dict[str, Any] | None:
     state = load_state(output_dir, TABLES_STATE)
     if state is None:
         return None
-    if state.get("tables") != {name: file_signature(output_dir, name) for name in TABLES} or not isinstance(state.get("records"), dict):
+    records = state.get("records")
+    well_formed = isinstance(records, dict) and all(
+        isinstance(e, dict) and isinstance(e.get("sig"), list) and (e.get("rows") is None or (isinstance(e["rows"], list) and len(e["rows"]) == len(TABLES) and "id" in e))
+        for e in records.values()
+    )  # fmt: skip
+    if not well_formed or state.get("tables") != {name: file_signature(output_dir, name) for name in TABLES}:
         log.info("The tables' incremental state does not match the tables: rebuilding them from every record")
         return None
     return state

@@ -200,3 +200,8 @@ def test_a_run_over_existing_records_reads_only_what_it_wrote(tmp_path: Path, mo
     update(reference, full=True)
     assert files(reference) == incremental
     assert manifest["registry"]["records"] == len(list((out / RECORDS_DIR).glob("*.json"))) == 5
+    # The review page took its registry links from the registry in memory: the same page as from the files.
+    from pipeline.review import REVIEW_PAGE, render_review_page
+
+    page = (out / REVIEW_PAGE).read_text(encoding="utf-8")
+    assert page == render_review_page(out, manifest) and "org_" in page and "spk_" in page
