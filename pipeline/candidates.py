@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from weakref import WeakKeyDictionary
 
+from spacy.tokens import Doc
 from spacy.tokens import Span as SpacySpan
 from spacy.tokens import Token
 
@@ -164,7 +166,7 @@ def _word_count(s: str) -> int:
 
 def _name_span(token: Token, sent: SpacySpan) -> tuple[int, int]:
     """The full proper-name (or noun-phrase head) span around a subject token."""
-    for ent in sent.ents:
+    for ent in _ents_in(sent):
         if ent.start <= token.i < ent.end:
             return ent.start_char, ent.end_char
     left = token
@@ -175,7 +177,7 @@ def _name_span(token: Token, sent: SpacySpan) -> tuple[int, int]:
 
 
 def _entity_at(token: Token, sent: SpacySpan, labels: tuple[str, ...] = ("ORG", "PERSON")) -> SpacySpan | None:
-    for ent in sent.doc.ents:
+    for ent in _facts(sent.doc).ents:
         if ent.start <= token.i < ent.end and ent.label_ in labels:
             return ent
     return None
@@ -187,13 +189,13 @@ def _cue_from_entity(ent: SpacySpan) -> SpeakerCue:
 
 
 def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
-    text_all = sent.doc.text
+    text_all = _facts(sent.doc).text
     lowered = subject.lower_
     if lowered in PRONOUNS:
         antecedent = _antecedent(subject) if lowered in ("he", "she") else None
         return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun", antecedent=antecedent)
     start, end = _name_span(subject, sent)
-    for ent in sent.ents:
+    for ent in _ents_in(sent):
         if ent.start <= subject.i < ent.end and (ent.label_ in ("ORG", "PERSON") or subject.pos_ != "PROPN"):
             return _cue_from_entity(ent)
     if subject.pos_ == "PROPN":
@@ -228,17 +230,74 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
 ANTECEDENT_WINDOW = 1500  # characters back from a pronoun in which its antecedent is looked for
 
 
+@dataclass(frozen=True)
+class _PersonMention:
+    start: int  # token index
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+    sentence_start: int  # token index of the first token of its sentence
+    subject: bool  # its root is a (passive) subject
+
+
+@dataclass(frozen=True)
+class _DocFacts:
+    """What candidate finding asks of a parsed doc again and again, computed once per doc.
+
+    spaCy rebuilds `doc.text` and `doc.ents` from every token on each access, and `Span.sent` scans the
+    document: asked per verb, subject and pronoun they were most of the rules path's attribution time.
+    """
+
+    text: str
+    ents: tuple[SpacySpan, ...]
+    sentence_bounds: list[tuple[int, int]]  # token index -> (first token, end) of its sentence
+    people: list[_PersonMention]
+
+
+_DOC_FACTS: WeakKeyDictionary[Doc, _DocFacts] = WeakKeyDictionary()
+
+
+def _facts(doc: Doc) -> _DocFacts:
+    facts = _DOC_FACTS.get(doc)
+    if facts is None:
+        bounds: list[tuple[int, int]] = [(0, 0)] * len(doc)
+        for sent in doc.sents:
+            for i in range(sent.start, sent.end):
+                bounds[i] = (sent.start, sent.end)
+        ents = tuple(doc.ents)
+        people = [
+            _PersonMention(e.start, e.end, e.start_char, e.end_char, e.text, bounds[e.start][0], e.root.dep_ in ("nsubj", "nsubjpass"))
+            for e in ents
+            if e.label_ == "PERSON"
+        ]
+        facts = _DocFacts(doc.text, ents, bounds, people)
+        _DOC_FACTS[doc] = facts
+    return facts
+
+
+def _sentence_of(token: Token) -> SpacySpan:
+    """`token.sent`, from the per-doc table."""
+    start, end = _facts(token.doc).sentence_bounds[token.i]
+    return token.doc[start:end]
+
+
+def _ents_in(span: SpacySpan) -> list[SpacySpan]:
+    """`span.ents` (the doc's entities wholly inside the span), from the per-doc table."""
+    return [e for e in _facts(span.doc).ents if e.start >= span.start and e.end <= span.end]
+
+
 def _antecedent(pronoun: Token) -> SpeakerCue | None:
     """The person a 'he'/'she' most plausibly means: in the nearest sentence before it (or its own clause
     before it) that names a person, the person who is a subject there, else the first person named there."""
-    doc = pronoun.doc
-    people = [e for e in doc.ents if e.label_ == "PERSON" and e.end <= pronoun.i and pronoun.idx - e.start_char < ANTECEDENT_WINDOW]
+    people = [p for p in _facts(pronoun.doc).people if p.end <= pronoun.i and pronoun.idx - p.start_char < ANTECEDENT_WINDOW]
     if not people:
         return None
-    sentence_start = people[-1].sent.start
-    same = [e for e in people if e.sent.start == sentence_start]
-    subjects = [e for e in same if e.root.dep_ in ("nsubj", "nsubjpass")]
-    return _cue_from_entity((subjects or same)[-1 if subjects else 0])
+    sentence_start = people[-1].sentence_start
+    same = [p for p in people if p.sentence_start == sentence_start]
+    subjects = [p for p in same if p.subject]
+    chosen = subjects[-1] if subjects else same[0]
+    return SpeakerCue(chosen.text, chosen.start_char, chosen.end_char, "name")
 
 
 def _subject_of(verb: Token) -> Token | None:
@@ -263,7 +322,7 @@ def _subject_of(verb: Token) -> Token | None:
     # "..., the committee, national officials, questioned if ...": a finite verb the parser left without
     # a subject after an appositive takes the noun before the appositive.
     if verb.tag_ in ("VBD", "VBZ", "VBP") and verb.i >= 2 and verb.nbor(-1).text == ",":
-        sent = verb.sent
+        sent = _sentence_of(verb)
         for i in range(verb.i - 2, sent.start, -1):
             if sent.doc[i].text == ",":
                 before = sent.doc[i - 1]
@@ -405,9 +464,10 @@ def _name_colon(seg: SegmentedArticle, p_start: int, p_end: int) -> tuple[Speake
     if label is None:
         return None
     words = [t for t in label if not t.is_punct]
-    if not label.ents and 1 <= len(words) <= 4 and all(t.pos_ == "PROPN" for t in words):
+    label_ents = _ents_in(label)
+    if not label_ents and 1 <= len(words) <= 4 and all(t.pos_ == "PROPN" for t in words):
         return SpeakerCue(label.text, label.start_char, label.end_char, "name"), (colon + 1, p_end)
-    names = [e for e in label.ents if e.label_ in ("PERSON", "ORG") and e.end == label.end]
+    names = [e for e in label_ents if e.label_ in ("PERSON", "ORG") and e.end == label.end]
     if not names or any(t.pos_ not in ("PROPN", "NOUN", "ADJ", "PUNCT") for t in label[: names[0].start - label.start]):
         return None
     return _cue_from_entity(names[0]), (colon + 1, p_end)
@@ -442,7 +502,7 @@ def _source_of(obj: Token, sent: SpacySpan) -> Token:
     for token in obj.subtree:
         if token.dep_ == "pobj" and token.head.dep_ == "agent":
             return token
-        if any(ent.label_ in ("ORG", "PERSON") and ent.start <= token.i < ent.end for ent in sent.ents):
+        if any(ent.label_ in ("ORG", "PERSON") and ent.start <= token.i < ent.end for ent in _ents_in(sent)):
             return token
     return obj
 
@@ -563,6 +623,6 @@ def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> Speake
     for verb in _speech_verbs_near(seg, q_start, q_end):
         subject = _subject_of(verb)
         if subject is not None and not (q_start <= subject.idx < q_end):
-            sent = seg.doc[verb.i].sent
+            sent = _sentence_of(seg.doc[verb.i])
             return speaker_cue_for(subject, sent)
     return None

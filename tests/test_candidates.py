@@ -123,3 +123,18 @@ def test_trim_span_drops_leading_punctuation_and_that() -> None:
     start = text.index(",")
     s, e = trim_span(text, start, text.index(", it"))
     assert text[s:e] == "prices rose"
+
+
+def test_per_doc_tables_agree_with_spacy() -> None:
+    """The cached sentence and entity tables (a speed-up) give what spaCy's own accessors give."""
+    from pipeline.candidates import _ents_in, _facts, _sentence_of
+
+    text = "Ann Lee met Bo Chan in Paris on Monday. She said the talks went well.\n\nAcme Corp said profits rose. He agreed."
+    doc = segment(text).doc
+    assert _facts(doc).text == doc.text
+    assert _facts(doc).ents == tuple(doc.ents)
+    for token in doc:
+        assert (_sentence_of(token).start, _sentence_of(token).end) == (token.sent.start, token.sent.end)
+    for sent in doc.sents:
+        assert [(e.start, e.end) for e in _ents_in(sent)] == [(e.start, e.end) for e in sent.ents]
+    assert speaker_of(text, "the talks went well") == "Ann Lee"
