@@ -40,7 +40,7 @@ from prefect.tasks import exponential_backoff
 from pydantic import Field
 
 from flows.artifacts import publish_artifacts
-from flows.llm_limits import NO_LIMITS, GovernedLLM, LlmLimits, configure_limits, endpoint_key, endpoint_slot
+from flows.llm_limits import NO_LIMITS, GovernedLLM, LlmLimits, configure_limits, endpoint_key, endpoint_slot, release_held_slots
 from pipeline.backends.model_store import DEFAULT_MODEL
 from pipeline.ingest import Article
 from pipeline.llm import EndpointConfig
@@ -274,19 +274,23 @@ def extract_articles(
                 limits = configure_limits(key, max_in_flight=llm_max_in_flight, requests_per_minute=llm_requests_per_minute)
                 logger.info("Endpoint %s (%s); LLM limits: %s", safe_url(endpoint.base_url) or "default", key, limits.describe())
             scope = _flow_run_scope() if rerun == "all" else ""
-            with ThreadPoolTaskRunner(max_workers=concurrency) as runner:
-                submitted = {}
-                for article in todo:
-                    params = {
-                        "article": article, "endpoint": endpoint, "model_label": config.model_label,
-                        "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope, "strategy": config.strategy,
-                        "version": config.extractor_version,
-                    }  # fmt: skip
-                    future = runner.submit(extract_article, params)
-                    submitted[future.task_run_id] = (future, article)
-                for future in as_completed([f for f, _ in submitted.values()]):
-                    article = submitted[future.task_run_id][1]
-                    outcomes.append(plan.decided(settle(future, article, config.output_dir, plan.why.get(article.id))))
+            try:
+                with ThreadPoolTaskRunner(max_workers=concurrency) as runner:
+                    submitted = {}
+                    for article in todo:
+                        params = {
+                            "article": article, "endpoint": endpoint, "model_label": config.model_label,
+                            "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope, "strategy": config.strategy,
+                            "version": config.extractor_version,
+                        }  # fmt: skip
+                        future = runner.submit(extract_article, params)
+                        submitted[future.task_run_id] = (future, article)
+                    for future in as_completed([f for f, _ in submitted.values()]):
+                        article = submitted[future.task_run_id][1]
+                        outcomes.append(plan.decided(settle(future, article, config.output_dir, plan.why.get(article.id))))
+            finally:
+                if limits.concurrency:
+                    release_held_slots()  # the in-flight slots the process kept for its next article go back to the server
     manifest = finish_run(config, outcomes, run_id=run_id, started_at=started_at, seconds=time.monotonic() - t0, output_links=plan.output_links)
     publish_artifacts(manifest, limits, shard=shard, shards=shards)
     failed = [o for o in outcomes if o.status == "failed" and o.article_id is not None]
