@@ -38,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -229,6 +230,8 @@ class LimitsCost:
     limited: Timing
     extra_ms: list[float]  # per round: (limited - free) / articles, in ms
     extra_cpu_ms: list[float]  # per round, the same for CPU (this process, the server and its database)
+    traffic: dict[str, float] = field(default_factory=dict)  # flows.llm_limits.limit_stats() over the limited runs
+    load: list[float] = field(default_factory=list)  # 1-minute load average at the start of each round
 
     @property
     def median_extra_ms(self) -> float:
@@ -252,18 +255,26 @@ def measure_limits(work: Path, articles: int, rounds: int) -> LimitsCost:
             time_flow(warm, work / f"limits-warm-{n}", fake.base_url, **params)
     finally:
         fake.stop()
+    from flows.llm_limits import limit_stats, reset_limit_stats
+
     runs: dict[str, list[Timing]] = {label: [] for label, _ in LIMIT_RUNS}
     cpu: dict[str, list[float]] = {label: [] for label, _ in LIMIT_RUNS}
+    traffic: Counter[str] = Counter()
+    load: list[float] = []
     home = Path(os.environ["NEWS_PREFECT_HOME"])
     for round_ in range(rounds):
+        load.append(os.getloadavg()[0])
         for label, params in LIMIT_RUNS[:: 1 if round_ % 2 == 0 else -1]:
             fake = FakeProcess(latency=0.0)
+            reset_limit_stats()
             cpu0 = time.process_time() + server_cpu(home)
             try:
                 seconds = time_flow(inbox, work / f"limits-{round_}-{len(runs[label])}-{bool(params)}", fake.base_url, **params)
             finally:
                 requests, _ = fake.stop()
             cpu[label].append(time.process_time() + server_cpu(home) - cpu0)
+            if params:
+                traffic.update(limit_stats())
             print(f"  {label}: {seconds:.1f} s, {articles / seconds:.1f} articles/s, {requests} LLM requests, {cpu[label][-1]:.1f} s CPU", file=sys.stderr, flush=True)
             runs[label].append(Timing(label, articles, seconds, requests))
     free, limited = (runs[label] for label, _ in LIMIT_RUNS)
@@ -273,7 +284,8 @@ def measure_limits(work: Path, articles: int, rounds: int) -> LimitsCost:
     def median(timings: list[Timing]) -> Timing:
         return sorted(timings, key=lambda t: t.seconds)[len(timings) // 2]
 
-    return LimitsCost(median(free), median(limited), extra, extra_cpu)
+    per_article = {name: value / (articles * rounds) for name, value in traffic.items()}
+    return LimitsCost(median(free), median(limited), extra, extra_cpu, per_article, load)
 
 
 def measure_in_flight(work: Path, concurrency: int, latency: float) -> list[tuple[str, int, int, float]]:
@@ -334,8 +346,10 @@ def render(
     if limits:
         lines += [
             "",
-            "Per-endpoint global limits (Prefect global concurrency limits, opt-in per endpoint: one lease-based "
-            "concurrency slot per article, rate-limit slots a few at a time), by the server's database; "
+            "Per-endpoint global limits (Prefect global concurrency limits, opt-in per endpoint: an article holds one "
+            "lease-based in-flight slot, which a process hands to its next article and gives back when idle, after "
+            "a few seconds and at the run's end; rate-limit tokens taken a few at a time, topped up in the background), "
+            "by the server's database; "
             f"{next(iter(limits.values())).free.articles} articles; in each round both runs, in alternating order; the table "
             "shows the median run of each, the cost is the median of the rounds' paired differences:",
             "",
@@ -346,15 +360,24 @@ def render(
         for database, cost in limits.items():
             lines += [f"| {database} | {t.label} | {t.seconds:.1f} | {t.per_second:.1f} | {t.ms_per_article:.1f} | {t.requests:,} |" for t in (cost.free, cost.limited)]
             rounds = ", ".join(f"{x:.0f}" for x in cost.extra_ms)
+            t = cost.traffic
+            round_trips = sum(t.get(k, 0) for k in ("slot_grants", "slot_denials", "slot_releases", "slot_renewals", "rate_requests", "rate_denials"))
             costs.append(
-                f"{database}: **{cost.median_extra_ms:.0f} ms per article** (rounds: {rounds}), "
-                f"{statistics.median(cost.extra_cpu_ms):.0f} ms more CPU per article (client, server and database)"
+                f"{database}: **{cost.median_extra_ms:.0f} ms per article** (rounds: {rounds}; machine load {min(cost.load):.1f}-{max(cost.load):.1f}), "
+                f"{statistics.median(cost.extra_cpu_ms):.0f} ms more CPU per article (client, server and database); "
+                f"per article {round_trips:.2f} limit round trips to the server ({t.get('slot_grants', 0):.2f} slot grants, "
+                f"{t.get('slot_releases', 0):.2f} releases, {t.get('rate_requests', 0):.2f} rate-limit requests; "
+                f"{t.get('slot_reuses', 0):.2f} slots handed over in the process), {t.get('wait_s', 0) * 1000:.1f} ms waited for a slot or a token"
             )
         lines += [
             "",
             "Cost of the limits: " + "; ".join(costs) + f". Target with PostgreSQL: at most {TARGET_MS:g} ms per article. "
             "On SQLite, slot writes collide with the server's own writes of the run's events: the server answers 503 "
-            "(`database is locked`) and the client retries. With no limits configured no slot is requested at all.",
+            "(`database is locked`) and the client retries. With no limits configured no slot is requested at all. "
+            "Round trips and waits are counted in the flow's process (`flows.llm_limits.limit_stats`; the run's own "
+            "set-up of the limits, a few calls per run, is not in them): the waits are on the articles' path, the round "
+            "trips are made in the background. Under machine load, one round's paired difference varies by hundreds of "
+            "milliseconds per article; the waits are the direct measure of what the limits add to an article.",
         ]
     if in_flight:
         lines += [
@@ -385,7 +408,7 @@ def limits_on(database: str, articles: int, repeat: int) -> LimitsCost:
     cmd = [sys.executable, __file__, "--limits-worker", database, "--limits-articles", str(articles), "--limits-repeat", str(repeat)]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     cost = json.loads(out.strip().splitlines()[-1])
-    return LimitsCost(Timing(**cost["free"]), Timing(**cost["limited"]), cost["extra_ms"], cost["extra_cpu_ms"])
+    return LimitsCost(Timing(**cost["free"]), Timing(**cost["limited"]), cost["extra_ms"], cost["extra_cpu_ms"], cost["traffic"], cost["load"])
 
 
 def with_server(database: str, body: Callable[[Path], T]) -> T:
@@ -424,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.limits_worker:  # child of limits_on(): one pair of timings as JSON on the last line of stdout
         cost = with_server(args.limits_worker, lambda work: measure_limits(work, args.limits_articles, args.limits_repeat))
-        print(json.dumps({"free": vars(cost.free), "limited": vars(cost.limited), "extra_ms": cost.extra_ms, "extra_cpu_ms": cost.extra_cpu_ms}))
+        print(json.dumps({"free": vars(cost.free), "limited": vars(cost.limited), "extra_ms": cost.extra_ms, "extra_cpu_ms": cost.extra_cpu_ms, "traffic": cost.traffic, "load": cost.load}))
         return 0
 
     timings: list[Timing] = []
