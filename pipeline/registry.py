@@ -41,15 +41,16 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
 from pipeline.write import (
     RecordCache,
+    Signature,
     file_signature,
     load_state,
     read_changed_records,
@@ -201,10 +202,11 @@ def _looks_like_country(key: str) -> bool:
 # --------------------------------------------------------------------------- entries
 
 
-@dataclass
-class _Appearance:
+class _Appearance(NamedTuple):
+    """One organisation of one record (a tuple: the incremental state stores it as a JSON array)."""
+
     article_id: str
-    published: date | None
+    published: str | None  # ISO date: sorts as the date does
     record_id: str
     name: str
     mentions: int
@@ -245,10 +247,11 @@ class _Org(_Named):
         return {a.article_id for a in self.appearances}
 
 
-@dataclass
-class _SpeakerSeen:
+class _SpeakerSeen(NamedTuple):
+    """One speaker of one record (a tuple, as `_Appearance`)."""
+
     article_id: str
-    published: date | None
+    published: str | None  # ISO date
     name: str
     role: str | None
     organisation_id: str | None
@@ -278,7 +281,7 @@ class RegistryStats:
     links: Any = field(default=None, repr=False, compare=False)  # for the review page, never in the manifest
 
     def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if k != "links"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "links"}
 
 
 # --------------------------------------------------------------------------- loading
@@ -509,7 +512,7 @@ class Registry:
         for name in names:
             self.known_names.setdefault((article_id, name_key(name)), entry.id)
         entry.appearances.append(
-            _Appearance(article_id, record.article.published, org.id, org.name, len(org.mentions), org.type, org.country, person_like, name_key(org.name))
+            _Appearance(article_id, _iso(record.article.published), org.id, org.name, len(org.mentions), org.type, org.country, person_like, name_key(org.name))
         )
         self._article_orgs.setdefault(article_id, {}).setdefault(entry.id, set()).add(org.id)
         self.touched_orgs.add(entry.id)
@@ -590,10 +593,8 @@ class Registry:
                 self.touched_orgs.add(entry.id)
             entry.appearances = kept
             person_like.update((a.article_id, a.record_id) for a in kept if a.person_like)
+        # Appearances kept are of other articles than those processed now: none of them can keep two apart.
         self._article_orgs = {}
-        for entry in self.orgs.values():
-            for a in entry.appearances:
-                self._article_orgs.setdefault(a.article_id, {}).setdefault(entry.id, set()).add(a.record_id)
         # Entries stored by earlier runs that only ever held such names stay out of the index.
         seen_as: dict[str, set[bool]] = {}
         for (article_id, record_id), entry_id in self.known_record_ids.items():
@@ -624,7 +625,7 @@ class Registry:
                 first = quotes[0][1].speaker
                 role = next((q.speaker.role for _, q in quotes if q.speaker.role), None)
                 affiliated = next((local[q.speaker.organisation_id].id for _, q in quotes if q.speaker.organisation_id in local), None)
-                seen = _SpeakerSeen(record.article.id, record.article.published, first.name, role, affiliated, [i for i, _ in quotes])
+                seen = _SpeakerSeen(record.article.id, _iso(record.article.published), first.name, role, affiliated, [i for i, _ in quotes])
                 self.add_speaker(record, seen, kind, org_entity)
         # Refining is idempotent: an entry whose appearances did not change keeps what its last update gave.
         self._refine(orgs=self.touched_orgs if incremental else None, speakers=self.touched_speakers if incremental else None)
@@ -739,18 +740,12 @@ class Registry:
 
     @staticmethod
     def _org_state(entry: _Org) -> list[Any]:
-        aps = [
-            [a.article_id, a.published.isoformat() if a.published else None, a.record_id, a.name, a.mentions, a.type, a.country, a.person_like, a.key]
-            for a in sorted(entry.appearances, key=_appearance_order)
-        ]  # fmt: skip
+        aps = sorted(entry.appearances, key=_appearance_order)
         return [entry.id, entry.name, entry.aliases, entry.type, entry.country, entry.first_seen_article, aps, name_key(entry.name)]
 
     @staticmethod
     def _speaker_state(entry: _Speaker) -> list[Any]:
-        seen = [
-            [s.article_id, s.published.isoformat() if s.published else None, s.name, s.role, s.organisation_id, s.quote_indices]
-            for s in sorted(entry.seen, key=_seen_order)
-        ]  # fmt: skip
+        seen = sorted(entry.seen, key=_seen_order)
         return [entry.id, entry.name, entry.kind, entry.aliases, entry.organisation_id, entry.first_seen_article, seen, name_key(entry.name)]
 
     @classmethod
@@ -761,7 +756,7 @@ class Registry:
         for raw in state["orgs"]:
             entry_id, name, aliases, org_type, country, first, aps, _ = raw
             entry = _Org(id=entry_id, name=name, aliases=list(aliases), type=org_type, country=country, first_seen_article=first)
-            entry.appearances = [_Appearance(a[0], _day(a[1]), a[2], a[3], a[4], a[5], a[6], a[7], a[8]) for a in aps]
+            entry.appearances = list(map(_Appearance._make, aps))
             registry.orgs[entry_id] = entry
         for article_id, key, entry_id in state["known"]:
             registry.known_names.setdefault((article_id, key), entry_id)
@@ -772,7 +767,7 @@ class Registry:
         for raw in state["speakers"]:
             entry_id, name, kind, aliases, organisation_id_, first, seen, _ = raw
             entry = _Speaker(id=entry_id, name=name, kind=kind, aliases=list(aliases), organisation_id=organisation_id_, first_seen_article=first)
-            entry.seen = [_SpeakerSeen(s[0], _day(s[1]), s[2], s[3], s[4], list(s[5])) for s in seen]
+            entry.seen = list(map(_SpeakerSeen._make, seen))
             registry.speakers[entry_id] = entry
         registry._logged = {tuple(k) for k in state["logged"]}  # type: ignore[misc]
         return registry
@@ -850,15 +845,15 @@ class Registry:
 
 
 def _appearance_order(a: _Appearance) -> tuple:
-    return (a.published is None, a.published or date.min, a.article_id, a.record_id)
+    return (a.published is None, a.published or "", a.article_id, a.record_id)
 
 
 def _seen_order(s: _SpeakerSeen) -> tuple:
-    return (s.published is None, s.published or date.min, s.article_id)
+    return (s.published is None, s.published or "", s.article_id)
 
 
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _jsonl(rows: Iterable[BaseModel]) -> str:
@@ -890,7 +885,9 @@ def _valid_state(output_dir: Path) -> dict[str, Any] | None:
     return state
 
 
-def update_registry(output_dir: Path, *, full: bool = False, cache: RecordCache | None = None, links_for: set[str] | None = None) -> RegistryStats:
+def update_registry(
+    output_dir: Path, *, full: bool = False, cache: RecordCache | None = None, links_for: set[str] | None = None, scan: dict[str, Signature] | None = None
+) -> RegistryStats:
     """Bring the registries up to date with `output_dir/records/` and rewrite them.
 
     Incremental (default): with a valid state in `.locks/state/registry.json`, only the records
@@ -899,7 +896,8 @@ def update_registry(output_dir: Path, *, full: bool = False, cache: RecordCache 
     registry files that are not the ones the state describes: a crash between writes, an
     edit) every valid record is folded into the registry read back from the files, as before.
     Both give the same bytes. Idempotent: a second call with the same records changes no byte.
-    `links_for`: article ids whose registry links the review page needs (`RegistryStats.links`).
+    `links_for`: article ids whose registry links the review page needs (`RegistryStats.links`);
+    `scan`: `records/` as `pipeline.write.scan_records` just saw it, under the same output lock.
     """
     output_dir = Path(output_dir)
     state = None if full else _valid_state(output_dir)
@@ -907,7 +905,7 @@ def update_registry(output_dir: Path, *, full: bool = False, cache: RecordCache 
     if state is not None:
         try:
             known: dict[str, list[Any]] = state["records"]
-            scan, read = read_changed_records(output_dir, {name: entry[0] for name, entry in known.items()}, cache)
+            scan, read = read_changed_records(output_dir, {name: entry[0] for name, entry in known.items()}, cache, scan)
             drop = {known[name][1] for name in known if known[name][1] and (name not in scan or name in read)}
             registry = Registry.from_state(state)
             registry.update([r for r in read.values() if r is not None], incremental=True, drop=drop)
@@ -920,7 +918,7 @@ def update_registry(output_dir: Path, *, full: bool = False, cache: RecordCache 
                 name: ([sig, read[name].article.id if read[name] is not None else None] if name in read else known[name]) for name, sig in scan.items()
             }  # fmt: skip
     if registry is None:
-        scan, read = read_changed_records(output_dir, {}, cache)
+        scan, read = read_changed_records(output_dir, {}, cache, scan)
         registry = Registry.load(output_dir)
         registry.update([r for r in read.values() if r is not None])
         registry.write(output_dir)

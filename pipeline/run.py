@@ -501,7 +501,7 @@ def finish_run(
         tables = rebuild_tables(config.output_dir, full=full, catalogue=catalogue)
         by_extractor = Counter((entry["extractor"] or UNVERSIONED) for _, entry in catalogue.records())
         run_articles = {o.article_id for o in outcomes if o.article_id and o.status != "failed"}
-        registry = update_registry(config.output_dir, full=full, cache=catalogue.cache, links_for=run_articles)
+        registry = update_registry(config.output_dir, full=full, cache=catalogue.cache, links_for=run_articles, scan=catalogue.scan)
         catalogue.cache.clear()
         manifest = _manifest(config, outcomes, run_id=run_id, started_at=started_at, seconds=seconds, tables=tables)
         manifest["registry"] = registry.as_dict()

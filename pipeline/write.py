@@ -145,8 +145,8 @@ def redact(text: str | None) -> str | None:
 
 
 
-def write_text_atomic(path: Path, content: str, *, root: Path | None = None) -> None:
-    """Write `content` to `path` so that `path` is always either the old or the whole new file.
+def write_text_atomic(path: Path, content: str | bytes, *, root: Path | None = None) -> None:
+    """Write `content` (text, written as UTF-8, or bytes) to `path` so that `path` is always either the old or the whole new file.
 
     With `root` (the output folder), no folder between `root` and `path` may be a symbolic link:
     each is opened with O_NOFOLLOW (`pipeline.paths.open_dir_beneath`, raising `LinkRefused`), the
@@ -160,7 +160,8 @@ def write_text_atomic(path: Path, content: str, *, root: Path | None = None) -> 
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644, dir_fd=dir_fd)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            binary = isinstance(content, bytes)
+            with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as handle:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -436,13 +437,16 @@ def _read_record_signed(dir_fd: int, name: str) -> tuple[ArticleRecord | None, S
 RecordCache = dict[str, tuple[Signature, ArticleRecord | None]]  # record file name -> (signature, record or None if invalid)
 
 
-def read_changed_records(output_dir: Path, known: dict[str, Signature], cache: RecordCache | None = None) -> tuple[dict[str, Signature], dict[str, ArticleRecord | None]]:
+def read_changed_records(
+    output_dir: Path, known: dict[str, Signature], cache: RecordCache | None = None, scan: dict[str, Signature] | None = None
+) -> tuple[dict[str, Signature], dict[str, ArticleRecord | None]]:
     """(signatures of records/ now, the records whose signature is not the one in `known`, read now or taken from `cache`).
 
     A file that vanished or became a link between the scan and the read is left out, as
     `iter_records` would; an invalid record is read as None (it has no rows and no registry entries).
+    `scan`: a scan of `records/` made under the same output lock (not made again).
     """
-    scan = scan_records(output_dir)
+    scan = dict(scan) if scan is not None else scan_records(output_dir)
     changed = sorted(name for name, sig in scan.items() if known.get(name) != sig)
     read: dict[str, ArticleRecord | None] = {}
     if not changed:
@@ -501,6 +505,12 @@ class Catalogue:
     entries: dict[str, dict[str, Any]]
     full: bool
     cache: RecordCache = field(default_factory=dict)
+    state: dict[str, Any] | None = None  # the tables state it was made against (None: full)
+
+    @property
+    def scan(self) -> dict[str, Signature]:
+        """Record file name -> signature, as `scan_records` gave it (less what `supersede_records` moved)."""
+        return {name: entry["sig"] for name, entry in self.entries.items()}
 
     def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         return ((name, entry) for name, entry in self.entries.items() if entry["rows"] is not None)
@@ -538,7 +548,7 @@ def record_catalogue(output_dir: Path, *, full: bool = False, cache: RecordCache
     cache = {} if cache is None else cache
     scan, read = read_changed_records(output_dir, {name: entry["sig"] for name, entry in known.items()}, cache)
     entries = {name: (_catalogue_entry(read[name], sig) if name in read else known[name]) for name, sig in sorted(scan.items())}
-    return Catalogue(entries, full=state is None, cache=cache)
+    return Catalogue(entries, full=state is None, cache=cache, state=state)
 
 
 def supersede_records(output_dir: Path, current: dict[str, str], catalogue: Catalogue | None = None) -> list[str]:
@@ -576,17 +586,17 @@ def _row_lines(record: ArticleRecord) -> dict[str, list[str]]:
     return {name: [json.dumps(row, ensure_ascii=False, default=str, sort_keys=True) for row in table] for name, table in table_rows(record).items()}
 
 
-def _old_table_lines(output_dir: Path, known: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]] | None:
-    """The lines of each table as written, cut into each known record's block (None: they do not add up)."""
+def _old_table_lines(output_dir: Path, known: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[bytes]]] | None:
+    """The lines of each table as written (bytes), cut into each known record's block (None: they do not add up)."""
     names = sorted(known)
-    blocks: dict[str, dict[str, list[str]]] = {name: {} for name in names}
+    blocks: dict[str, dict[str, list[bytes]]] = {name: {} for name in names}
     for t, table in enumerate(TABLES):
         try:
-            text = read_regular(output_dir / table).decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            data = read_regular(output_dir / table)
+        except OSError:
             return None
-        lines = text.split("\n")  # rows never hold a raw newline (JSON escapes it); other line breaks may be in text
-        if lines[-1] != "":
+        lines = data.split(b"\n")  # rows never hold a raw newline (JSON escapes it); other line breaks may be in text
+        if lines[-1] != b"":
             return None
         lines.pop()
         at = 0
@@ -610,13 +620,13 @@ def rebuild_tables(output_dir: Path, *, full: bool = False, catalogue: Catalogue
     catalogue = catalogue if catalogue is not None else record_catalogue(output_dir, full=full)
     blocks, known = None, {}
     if not catalogue.full:
-        state = _tables_state(output_dir)
+        state = catalogue.state
         known = state["records"] if state else {}
         blocks = _old_table_lines(output_dir, known) if state else None
         if blocks is None:
             log.info("The tables do not match their incremental state: rebuilding them from every record")
             catalogue = record_catalogue(output_dir, full=True, cache=catalogue.cache)
-    rows: dict[str, list[str]] = {name: [] for name in TABLES}
+    rows: dict[str, list[bytes]] = {name: [] for name in TABLES}
     for name, entry in catalogue.entries.items():
         if entry["rows"] is None:
             continue
@@ -632,8 +642,8 @@ def rebuild_tables(output_dir: Path, *, full: bool = False, catalogue: Catalogue
         if record is None:
             continue
         for table, lines in _row_lines(record).items():
-            rows[table].extend(lines)
+            rows[table].extend(line.encode("utf-8") for line in lines)
     for name, lines in rows.items():
-        write_text_atomic(output_dir / name, "".join(line + "\n" for line in lines), root=output_dir)
+        write_text_atomic(output_dir / name, b"".join(line + b"\n" for line in lines), root=output_dir)
     save_state(output_dir, TABLES_STATE, {"records": catalogue.entries, "tables": {name: file_signature(output_dir, name) for name in TABLES}})
     return {name: len(lines) for name, lines in rows.items()}
