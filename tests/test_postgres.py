@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.llm_limits import endpoint_key, limit_names
+from flows.llm_limits import RATE_TOKEN_TTL_S, endpoint_key, limit_names
 from pipeline.llm import EndpointConfig
 from tests.conftest import REPO, PrefectServer, start_background, start_prefect_server, stop_prefect_server
 from tests.support import audit_outputs, write_articles
 from tests.support.fake_openai import FakeOpenAI
+from tests.test_llm_limits import windows_within
 
 pytestmark = pytest.mark.slow
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -90,6 +91,7 @@ def test_deployment_on_a_postgres_backed_server_obeys_the_endpoint_limits(postgr
             assert run["state_type"] == "COMPLETED", (run["state"], worker.output()[-4000:])
             assert fake.requests_count >= ARTICLES
             assert fake.max_in_flight == 1, "3 articles at once, but the endpoint's concurrency limit is 1"
+            sent = sorted(fake.request_times)
             key = endpoint_key(EndpointConfig(fake.base_url, "fake-pg"))
     finally:
         worker.stop()
@@ -105,6 +107,9 @@ def test_deployment_on_a_postgres_backed_server_obeys_the_endpoint_limits(postgr
     rate = server.api("GET", f"/v2/concurrency_limits/{rate_name}")
     assert concurrency["limit"] == 1 and concurrency["active_slots"] == 0
     assert rate["limit"] == 10 and rate["slot_decay_per_second"] == pytest.approx(10.0)
+    # No window of requests holds more than the bucket plus the rate over it (a token is spent at most
+    # RATE_TOKEN_TTL_S after the server granted it).
+    windows_within(sent, 10, 10.0, RATE_TOKEN_TTL_S)
 
     # The state is in PostgreSQL: the run, its task runs and the limits are rows of the server's database.
     assert psql(env, f"SELECT state_type FROM flow_run WHERE id = '{run['id']}'") == "COMPLETED"
