@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.run import RERUN_POLICIES
+from pipeline.strategy import STRATEGIES
 
 DEFAULT_CRON = "0 6 * * *"  # daily, 06:00 in --timezone
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default=None, help="default OpenAI-compatible endpoint (default: embedded local model)")
     p.add_argument("--model", default=None, help="default model name at the endpoint")
     p.add_argument("--rules-only", action="store_true", default=None, help="default to the rule-based baseline (no LLM)")
+    p.add_argument("--strategy", choices=list(STRATEGIES), default=None, help="default extraction strategy: rules, assist or llm (default: llm with --base-url, else assist)")
     p.add_argument("--concurrency", type=int, default=None, help="default articles at a time per run")
     p.add_argument("--rerun", choices=list(RERUN_POLICIES), default=None, help="default re-run policy (changed, missing or all)")
     p.add_argument("--llm-max-in-flight", type=int, default=None, help="default cap on requests in flight to the endpoint (global limit)")
@@ -52,7 +54,7 @@ def deployment_parameters(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("input_dir", "output_dir"):
         if getattr(args, key):
             params[key] = str(Path(getattr(args, key)).expanduser().resolve())
-    for key in ("base_url", "model", "rules_only", "concurrency", "rerun", "llm_max_in_flight", "llm_requests_per_minute"):
+    for key in ("base_url", "model", "rules_only", "strategy", "concurrency", "rerun", "llm_max_in_flight", "llm_requests_per_minute"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     return params

@@ -149,6 +149,9 @@ def test_serve_defaults_to_a_daily_cron_and_takes_options() -> None:
     params = serve.deployment_parameters(args)
     assert params["input_dir"] == str((Path.cwd() / "seeds").resolve())
     assert (params["base_url"], params["concurrency"], params["rules_only"]) == ("http://h:1/v1", 4, True)
+    assert serve.deployment_parameters(serve.build_parser().parse_args(["--strategy", "llm"]))["strategy"] == "llm"
+    with pytest.raises(SystemExit):
+        serve.build_parser().parse_args(["--strategy", "everything"])
 
 
 def test_limit_names_never_carry_credentials_and_rate_is_a_bucket() -> None:
