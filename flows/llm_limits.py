@@ -540,6 +540,14 @@ class _RateTokens:
             self._take(key, name, batch, running)
             running.result()
 
+    def close(self) -> None:
+        """Forget every token held (they expire on their own); the refresher stops."""
+        with self._lock:
+            self._buckets.clear()
+            refresher = self._refresher
+        if refresher is not None:
+            refresher.join(timeout=5)
+
     def _refresh(self) -> None:
         """Keep tokens valid ahead of need for every limit the process spent on in the last RATE_DEMAND_S
         (articles slower than RATE_TOKEN_TTL_S would otherwise wait for a top-up each); ends when there is none."""
