@@ -28,18 +28,20 @@ trips are kept off an article's path:
   its slot goes to the next article of the process (a local hand-over, no round
   trip; an article of this process waiting for a slot gets it at once). A slot is
   given back to the server after SLOT_IDLE_S without an article, at the end of the
-  run, and after SLOT_HOLD_MAX_S in any case, so other processes waiting for a slot
-  get their turn (the server answers waiters "retry after", it keeps no queue) and a
-  lowered limit applies within seconds. Give-backs happen in the background. A slot
-  is never used by two articles at once, so the requests in flight over all
-  processes never exceed the limit: the server's count of held slots does not;
+  run, and after SLOT_HOLD_MAX_S in any case, so that a process waiting for a slot
+  can take it and a lowered limit applies within seconds (the server keeps no queue:
+  a waiter asks again after the server's Retry-After, and whoever asks first after a
+  release gets the slot, as with Prefect's own helpers). Give-backs happen in the
+  background. A slot is never used by two articles at once, so the requests in
+  flight over all processes never exceed the limit: the server's count of held
+  slots does not;
 * rate-limit tokens are taken from the server a few at a time (as many as the
   process spent in the last RATE_TOKEN_TTL_S, plus one; at most a quarter of the
   bucket) and, for buckets of 8 or more, topped up in the background: when an
   article starts, and, while the process spent a token in the last RATE_DEMAND_S,
   before its tokens expire (tokens so taken and not spent are lost to the rate: at
-  most a batch per RATE_TOKEN_TTL_S). A token not spent within RATE_TOKEN_TTL_S of the request that
-  took it is dropped, so every request spends a token the server granted at most
+  most a batch per RATE_TOKEN_TTL_S). A token not spent within RATE_TOKEN_TTL_S of
+  the request that took it is dropped, so every request spends a token the server granted at most
   that long before: over any window of T seconds at most ``bucket + rate x
   (T + RATE_TOKEN_TTL_S)`` requests - the configured rate, with a burst at most
   RATE_TOKEN_TTL_S seconds' worth larger than Prefect's own. Buckets of fewer than
