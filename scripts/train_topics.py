@@ -1,4 +1,4 @@
-"""Train the CAP topic classifier shipped as pipeline/resources/cap_topics_v1.npz from NYT front-page headlines.
+"""Train the CAP topic classifier shipped as pipeline/resources/cap_topics_v2.npz from NYT front-page headlines.
 
 Data: 31,034 New York Times front-page headlines (1996-2006) coded with Comparative Agendas Project major
 topics by Amber Boydstun (*Making the News*, 2013), as published in poltextlab/nyt_hybrid_classification_workflow
@@ -11,8 +11,8 @@ is what it does on later news it was not fitted to (a random split lets near-ide
 the same story sit on both sides). `--split random` fits on a seeded stratified 80 % instead, for
 comparison with random-split figures.
 
-Model: names of places, nationalities and people blanked (pipeline/topics.py MASKED_LABELS, spaCy NER),
-then word 1-2-gram and char_wb 2-5-gram tf-idf (pipeline/topics.py defines the features), a linear
+Model: the headline as written (no names blanked: see pipeline/topics.py), word 1-2-gram and
+char_wb 2-5-gram tf-idf (pipeline/topics.py defines the features), a linear
 SVM (scikit-learn LinearSVC) over all 28 corpus codes, with per-class sigmoid calibration fitted on
 3-fold cross-validated scores (CalibratedClassifierCV, ensemble=False), so articles can weigh sentences
 by probability. Deterministic: same corpus, same scikit-learn -> same weights.
@@ -40,7 +40,7 @@ from sklearn.svm import LinearSVC
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.topics import MODEL_FILE, TopicModel, char_vectorizer, mask_texts, tfidf_block, word_vectorizer  # noqa: E402
+from pipeline.topics import MODEL_FILE, TopicModel, char_vectorizer, tfidf_block, word_vectorizer  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "cap-nyt-headlines"
 MEDIA_CODES = frozenset({24, 26, 27, 29, 30, 31, 99})  # NYT codes for non-policy news (corpus README)
@@ -87,7 +87,7 @@ def split_rows(rows: list[Headline], how: str = "time") -> tuple[list[Headline],
 
 
 def train(rows: list[Headline]) -> TopicModel:
-    texts = mask_texts([r.title for r in rows])
+    texts = [r.title for r in rows]
     labels = np.array([r.code for r in rows])
     words, chars = word_vectorizer(min_df=WORD_MIN_DF), char_vectorizer(min_df=CHAR_MIN_DF)
     word_counts, char_counts = words.fit_transform(texts), chars.fit_transform(texts)
