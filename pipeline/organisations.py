@@ -21,7 +21,8 @@ NOT_A_BODY_HEAD = re.compile(
     r"(conference|forum|summit|expo|exposition|sessions?|dialogue|meeting|games|awards?|fair|olympics|olympiad|festival|"
     r"championships?|cup|tournament|open|marathon|convention|plan|law|act|index|initiative|week|day|treaty|agreement|accord|pact|protocol|"
     r"war|report|paper|bill|directive|regulations?|resolution|declaration|budget|strategy|blueprint|roadmap|guidelines|manifesto|"
-    r"stadium|arena|airport|hotel|motel|course|square|tower|bridge|station)",
+    r"stadium|arena|airport|hotel|motel|course|square|tower|bridge|station|"
+    r"elections?|debates?|primary|primaries|caucus(?:es)?|referendum|exhibition|ceremony|parade|scandal|crisis|reforms?|policy|tariffs?|sanctions?)",
     re.I,
 )
 SUBUNIT_HEADS = re.compile(r"^(institute|center|centre|school|department|bureau|office|college|faculty|laboratory|lab|division)\b", re.I)

@@ -175,3 +175,10 @@ def test_spacy_org_mentions_the_recogniser_did_not_see_must_look_like_names() ->
 
     assert alone("Harbour Bank")
     assert not any(alone(w) for w in ("Mystery", "congress", "WIN", "Housing", "285th"))
+
+
+def test_elections_debates_and_policies_are_not_bodies_but_commissions_about_them_are() -> None:
+    from pipeline.organisations import _names_an_event
+
+    assert all(_names_an_event(m) for m in ("Northfield Caucuses", "Republican Debate", "Harbour Referendum", "Zero-Waste Policy", "Steel Tariffs"))
+    assert not any(_names_an_event(m) for m in ("Federal Election Commission", "International Crisis Group", "Center for Economic Policy Research"))
