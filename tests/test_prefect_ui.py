@@ -151,3 +151,60 @@ def test_failed_run_retried_from_the_ui_redoes_only_the_failed_article(browser_p
     states = {name: sorted(t["state_name"] for t in tasks if t["name"] == f"extract {name}") for name in names}
     assert states[names[0]] == states[names[2]] == ["Cached", "Completed"], states  # persisted results reused
     assert states[names[1]] == ["Completed", "Failed"], states
+
+
+def test_run_from_the_ui_with_strategy_llm_against_a_configured_endpoint(browser_page, serve_deployment, prefect_server: PrefectServer, tmp_path: Path) -> None:  # noqa: ANN001
+    """A person picks strategy "llm" in the Custom run form of a deployment served with "assist"; the model's
+    (gold-replaying, noisy) answers become grounded records that say which strategy made them."""
+    from pipeline.evaluate import load_gold, score_article
+    from pipeline.ingest import read_articles
+    from tests.support.oracle_server import OracleServer
+    from tests.support.paths import EVAL_DEV, require_eval_dev
+
+    require_eval_dev()
+    page, server = browser_page, prefect_server
+    inbox, out = tmp_path / "inbox", tmp_path / "records"
+    inbox.mkdir()
+    for name in sorted(p.name for p in (EVAL_DEV / "articles").iterdir())[:2]:
+        (inbox / name).write_bytes((EVAL_DEV / "articles" / name).read_bytes())
+    articles, _ = read_articles(inbox)
+    gold = load_gold(EVAL_DEV / "gold")
+    with OracleServer([(a.text, gold[a.source_file]) for a in articles]) as oracle:
+        serve_deployment(
+            "--no-schedule", "--input", str(inbox), "--output", str(out), "--base-url", oracle.base_url, "--model", "oracle-ui",
+            "--strategy", "assist", name="ui-llm", env={"NEWS_LLM_API_KEY": API_KEY},
+        )  # fmt: skip
+        deployment = server.deployment("extract-articles/ui-llm")
+        assert deployment["parameters"]["strategy"] == "assist"
+
+        _open_deployment(page, server, "ui-llm")
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_text("Custom run", exact=True).click()
+        page.wait_for_url(re.compile(r"/run(\?|$)"))
+        prop = page.locator("div.schema-form-property").filter(has=page.locator("span.schema-form-property__label", has_text=re.compile(r"^strategy\b")))
+        prop.get_by_text("Who extracts").first.wait_for()  # the strategy's description is shown in the form
+        choice = prop.locator("button.p-select-button__control")
+        assert choice.inner_text().strip() == "assist", "the form starts from the deployment's default"
+        choice.focus()
+        page.keyboard.press("Space")  # this select opens from the keyboard; a synthetic click does not open it
+        page.locator(".p-select-option", has_text=re.compile(r"^\s*llm\s*$")).first.click()
+        assert choice.inner_text().strip() == "llm"
+        _snap(page, SCREENSHOTS / "custom-run-strategy-llm.png")
+        page.get_by_role("button", name="Submit").click()
+
+        def the_run() -> dict | None:
+            runs = server.flow_runs(deployment_id={"any_": [deployment["id"]]})
+            return next((r for r in runs if r["parameters"].get("strategy") == "llm"), None)
+
+        run = wait_until(the_run, timeout=180, what="the flow run started from the UI with strategy llm", interval=1)
+        run = server.wait_for_flow_run(run["id"], timeout=600)
+        assert run["state_type"] == "COMPLETED", run["state"]
+        assert oracle.chunk_requests >= 2, "the model was asked to extract, window by window"
+
+    for article in articles:
+        record = json.loads((out / "records" / f"{article.id}.json").read_text())
+        assert record["provenance"]["strategy"] == "llm"
+        assert record["quotes"] and all(article.text[q["span"]["start"] : q["span"]["end"]] == q["text"] for q in record["quotes"])
+        assert record["provenance"]["model_items"]["quotes"]["dropped"], "the invented items were dropped and counted"
+        scores = score_article(record, gold[article.source_file])
+        assert scores.quote_speaker.f1 >= 0.9, (article.source_file, scores.quote_speaker)
