@@ -1,6 +1,6 @@
 """Cross-article registries: one id per organisation and per speaker, across articles and runs.
 
-`update_registry(output_dir)` reads every valid record in `records/` and the
+`update_registry(output_dir)` folds the valid records of `records/` into the
 registry already stored, then rewrites
 
 - `organisations.jsonl`: one row per organisation entity (schemas.tables.OrganisationRow),
@@ -9,6 +9,16 @@ registry already stored, then rewrites
 
 each atomically, with rows in a fixed order so that the same records and the
 same prior state always give byte-identical files.
+
+Incrementally: `.locks/state/registry.json` keeps the registry as its last update
+left it (every appearance, with the type, country and person-name flag the rows
+do not hold) and the signature of each record file it has seen, so an update
+reads only the records new or changed since (`pipeline.write.read_changed_records`),
+replaces the appearances of changed and removed records, and copies every
+untouched row. Without a state that matches the three files (first run, a crash
+between writes, an edit), or with `full=True`, every record is folded into the
+registry read back from the files; both ways give the same bytes
+(tests/test_incremental.py).
 
 Ids are never renumbered. An id is assigned when an entity is first seen and
 kept for ever: the stored registry is read back first (and, should
