@@ -185,6 +185,10 @@ def _entity_at(token: Token, sent: SpacySpan, labels: tuple[str, ...] = ("ORG", 
 
 def _cue_from_entity(ent: SpacySpan) -> SpeakerCue:
     kind: SpeakerCueKind = "organisation" if ent.label_ == "ORG" else "name" if ent.label_ == "PERSON" else "description"
+    if kind == "description":
+        # "Republicans", "many Democrats", "Germans": a group named by a nationality or party is unnamed.
+        root = ent.root
+        return SpeakerCue(ent.text, ent.start_char, ent.end_char, kind, head=root.lemma_.lower(), plural=root.tag_ in ("NNS", "NNPS"))
     return SpeakerCue(ent.text, ent.start_char, ent.end_char, kind)
 
 
@@ -198,6 +202,9 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     for ent in _ents_in(sent):
         if ent.start <= subject.i < ent.end and (ent.label_ in ("ORG", "PERSON") or subject.pos_ != "PROPN"):
             return _cue_from_entity(ent)
+    if subject.tag_ in ("NNPS", "NNS") and subject.ent_type_ == "NORP":
+        # "Many Republicans said", "Germans say": members of a party or nation, an unnamed group.
+        return SpeakerCue(text_all[start:end], start, end, "description", head=subject.lemma_.lower(), plural=True)
     if subject.pos_ == "PROPN":
         # A name the tagger gave another label ("Acme's Jan Novak" as a work of art): its proper-noun run.
         left = subject
@@ -310,7 +317,17 @@ def _subject_of(verb: Token) -> Token | None:
             return child
     # "X said and added that ...": the conjunct shares the first verb's subject.
     if verb.dep_ == "conj":
-        return _subject_of(verb.head)
+        found = _subject_of(verb.head)
+        if found is not None:
+            return found
+        # "Clark said A - there are B - but said C": a conjunct the parser hung on the reported clause
+        # speaks for the speech verb that governs that clause.
+        head = verb.head
+        while head.dep_ in ("ccomp", "conj") and head.head.i != head.i:
+            head = head.head
+            if head.lemma_ in SPEECH_VERBS and head.pos_ in ("VERB", "AUX"):
+                return _subject_of(head)
+        return None
     # "A newspaper quoted a spokesperson as saying ...": the quoted person is the source.
     if verb.tag_ == "VBG" and verb.dep_ == "pcomp" and verb.head.lower_ == "as" and verb.head.head.lemma_ == "quote":
         for child in verb.head.head.children:
@@ -364,6 +381,8 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
                 if objs:
                     return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
         return None
+    if (named := _object_with_complement(verb, sent)) is not None:
+        return named
     if verb.lemma_ in OBJECT_CONTENT_VERBS:
         for child in _children(verb, sent):
             if child.dep_ in ("xcomp", "dobj") and child.i > verb.i and (child.dep_ == "dobj" or child.tag_ == "VBG"):
@@ -393,6 +412,25 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and set_off:
         return sent.start_char, sent.end_char
     return None
+
+
+NAMING_VERBS = frozenset("call describe label brand dub term deem".split())
+
+
+def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'called him a kind person', 'called the targets "reasonably impressive"', 'described X as Y':
+    the object with what it is called is the content (the object alone says nothing)."""
+    if verb.lemma_ not in NAMING_VERBS:
+        return None
+    children = [c for c in _children(verb, sent) if c.i > verb.i]
+    obj = next((c for c in children if c.dep_ == "dobj"), None)
+    if obj is None:
+        # "called it a disaster" is often parsed as a clausal complement ("it a disaster"): keep the ccomp path.
+        return None
+    complement = next((c for c in children if c.i > obj.i and (c.dep_ in ("oprd", "xcomp", "ccomp") or (c.dep_ == "prep" and c.lower_ == "as"))), None)
+    if complement is None:
+        return None
+    return obj.left_edge.idx, complement.right_edge.idx + len(complement.right_edge.text)
 
 
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
@@ -563,8 +601,17 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
                 host.start, host.end = trim_span(text, q_start, q_end)
                 host.type = "direct"
             continue
-        # An overlapping reported clause and quote describe the same words: keep the quote.
-        overlapping = [c for c in candidates if c.type == "indirect" and c.start < q_end and q_start < c.end]
+        # An overlapping reported clause and quote describe the same words: keep the quote. A reported
+        # clause that runs on into a quote opened later ('said he saw no need, telling X that "we ..."')
+        # keeps its own words before the quote.
+        overlapping = []
+        for c in [c for c in candidates if c.type == "indirect" and c.start < q_end and q_start < c.end]:
+            lead = re.sub(r"(?:\s*\b(?:that|saying)\b|:)?[\s\W]*$", "", text[c.start : max(c.start, q_start - 1)])
+            cut = trim_span(text, c.start, c.start + len(lead), drop_final_period=True)
+            if _word_count(text[cut[0] : cut[1]]) >= 4:
+                c.start, c.end = cut
+            else:
+                overlapping.append(c)
         sentence = seg.sentence_at(q_start)
         cue_source = overlapping[0] if overlapping else None
         for c in overlapping:

@@ -58,6 +58,9 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
         named = person_from_cue(cue) if cue.kind == "name" or _person_shaped_org_cue(cue) else None
         return RuleSpeaker(named, "certain" if named else "unknown")
     if cue.kind == "description":
+        # A surname the tagger read as a common noun ("Giles said"): the person of that name on record.
+        if re.fullmatch(r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*", cue.text) and (person := _person_by_surname(inventory, cue.text)) is not None:
+            return RuleSpeaker(person, "certain")
         source = resolve_description(cue, inventory, text, previous)
         return RuleSpeaker(source, "guess" if source is not None else "unknown")
     # Pronoun: the nearest named person before it (for he/she) or the previous speaker.
@@ -115,6 +118,8 @@ def resolve_description(cue: SpeakerCue, inventory: Inventory, text: str, previo
     # Drop the conduit: "a spokesman for the regulator quoted in a newspaper".
     own = re.split(r"\s+(?:quoted|cited|reported)\s+(?:in|by)\s+", cue.text)[0]
     named = _org_in(own, inventory, cue.start)
+    if named is not None and named.type == "party" and head not in ORG_HEAD_TYPES:
+        named = None  # "the Republican presidential candidate", "Democratic leaders": the party only describes
     if head in PERSON_ROLE_NOUNS:
         if named is not None and head in SPOKES:
             return named  # an unnamed spokesperson speaks for the organisation
@@ -210,6 +215,12 @@ def _org_in(description: str, inventory: Inventory, offset: int | None = None) -
     """The first organisation named inside a description."""
     found = _orgs_in(description, inventory, offset)
     return min(found, key=lambda x: x[0])[1] if found else None
+
+
+def _person_by_surname(inventory: Inventory, word: str) -> Person | None:
+    """The one person on record whose last name is `word` (None when none or several)."""
+    found = [p for p in inventory.people if len(p.name.split()) > 1 and p.name.split()[-1] == word]
+    return found[0] if len(found) == 1 else None
 
 
 def _nearest_person_before(inventory: Inventory, offset: int) -> Person | None:
