@@ -466,11 +466,19 @@ def _find_organisation(name: str, organisations: Sequence[dict]) -> dict | None:
 _SOURCE_TAIL = re.compile(r"\s*(?:[,(\u2014\u2013]|\s-\s|\s(?:who|which)\s).*$", re.S)
 
 
+_NAME_OF = re.compile(r"^((?:[A-Z][\w'\u2019.-]*\s+)+?[A-Z][\w'\u2019.-]*)\s+of\s+(?:the\s+)?[A-Z]", re.S)
+
+
 def gold_speaker_head(gold: str) -> str:
     """The name part of a gold speaker that is a whole annotated source mention (converted corpora):
-    "Jay Smith, the club's president" -> "Jay Smith"; clean names come back unchanged."""
-    head = _SOURCE_TAIL.sub("", gold).strip()
-    return head or gold
+    "Jay Smith, the club's president" -> "Jay Smith"; "Gov. Terry Branstad of Iowa" -> "Gov. Terry Branstad"
+    (only when two or more capitalised words, none of them "The", come before "of": "Bank of England",
+    "The Republic of Turkey" and "aides to Gov. Chris Christie of New Jersey" stay whole); clean names
+    come back unchanged."""
+    head = _SOURCE_TAIL.sub("", gold).strip() or gold
+    if (named := _NAME_OF.match(head)) and named.group(1).split()[0] != "The":
+        return named.group(1)
+    return head
 
 
 def speaker_matches(predicted: str, gold: str, gold_organisations: Sequence[dict] = ()) -> bool:
