@@ -37,11 +37,9 @@ trips are kept off an article's path:
   slots does not;
 * rate-limit tokens are taken from the server a few at a time (as many as the
   process spent in the last RATE_TOKEN_TTL_S, plus one; at most a quarter of the
-  bucket) and, for buckets of 8 or more, topped up in the background: when an
-  article starts, and, while the process spent a token in the last RATE_DEMAND_S,
-  before its tokens expire (tokens so taken and not spent are lost to the rate: at
-  most a batch per RATE_TOKEN_TTL_S). A token not spent within RATE_TOKEN_TTL_S of
-  the request that took it is dropped, so every request spends a token the server granted at most
+  bucket) and, for buckets of 8 or more, topped up in the background when an
+  article starts. A token not spent within RATE_TOKEN_TTL_S of the request that
+  took it is dropped, so every request spends a token the server granted at most
   that long before: over any window of T seconds at most ``bucket + rate x
   (T + RATE_TOKEN_TTL_S)`` requests - the configured rate, with a burst at most
   RATE_TOKEN_TTL_S seconds' worth larger than Prefect's own. Buckets of fewer than
@@ -90,8 +88,7 @@ SLOT_IDLE_S = 1.0  # a held slot no article of the process has used for this lon
 SLOT_HOLD_MAX_S = 5.0  # a held slot goes back to the server after this long in any case (other processes' turn)
 RATE_BATCH_MAX = 64  # rate-limit tokens taken per request to the server, at most
 RATE_TOKEN_TTL_S = 1.0  # tokens not spent within this (from the request that took them) are dropped
-RATE_PREFETCH_S = 0.3  # tokens valid for less than this are topped up in the background (article start, refresher)
-RATE_DEMAND_S = 3.0  # while the process spent a token this recently, its tokens are kept fresh in the background
+RATE_PREFETCH_S = 0.3  # when an article starts, tokens valid for less than this are topped up in the background
 PREFETCH_MIN_BATCH = 2  # buckets whose batch would be smaller are drawn one token per request, when it is sent
 LOCKED = 423  # the server's answer when no slot is free; Retry-After says when to ask again
 log = logging.getLogger(__name__)
@@ -467,9 +464,6 @@ class _Bucket:
     batches: deque[list[float]] = field(default_factory=deque)  # [deadline, tokens left], oldest first
     spent: deque[float] = field(default_factory=deque)  # when tokens were spent (the last RATE_TOKEN_TTL_S)
     fetching: Future[None] | None = None
-    last_spent: float = -math.inf
-    limits: LlmLimits | None = None  # the limit, and the Prefect settings (server) it is taken under, for the refresher
-    context: contextvars.Context | None = None
 
 
 class _RateTokens:
@@ -481,7 +475,6 @@ class _RateTokens:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._refresher: threading.Thread | None = None
 
     def _bucket(self, key: tuple[str, str], now: float) -> _Bucket:
         bucket = self._buckets.setdefault(key, _Bucket())
@@ -503,7 +496,6 @@ class _RateTokens:
             if first[1] <= 0:
                 bucket.batches.popleft()
             bucket.spent.append(now)
-            bucket.last_spent = now
         STATS.add(rate_spent=1)
         return True
 
@@ -515,15 +507,9 @@ class _RateTokens:
         with self._lock:
             now = time.monotonic()
             bucket = self._bucket(key, now)
-            bucket.limits, bucket.context = limits, contextvars.copy_context()
             if background:
                 valid = sum(int(tokens) for deadline, tokens in bucket.batches if deadline > now + RATE_PREFETCH_S)
-                if most < PREFETCH_MIN_BATCH:
-                    return
-                if self._refresher is None:
-                    self._refresher = threading.Thread(target=self._refresh, name="llm-limit-tokens", daemon=True)
-                    self._refresher.start()
-                if valid or bucket.fetching is not None:
+                if valid or bucket.fetching is not None or most < PREFETCH_MIN_BATCH:
                     return
             running = bucket.fetching
             if running is None:
@@ -541,29 +527,6 @@ class _RateTokens:
         else:
             self._take(key, name, batch, running)
             running.result()
-
-    def close(self) -> None:
-        """Forget every token held (they expire on their own); the refresher stops."""
-        with self._lock:
-            self._buckets.clear()
-            refresher = self._refresher
-        if refresher is not None:
-            refresher.join(timeout=5)
-
-    def _refresh(self) -> None:
-        """Keep tokens valid ahead of need for every limit the process spent on in the last RATE_DEMAND_S
-        (articles slower than RATE_TOKEN_TTL_S would otherwise wait for a top-up each); ends when there is none."""
-        while True:
-            time.sleep(RATE_PREFETCH_S / 3)
-            with self._lock:
-                now = time.monotonic()
-                wanted = [b for b in self._buckets.values() if b.limits is not None and b.context is not None and now - b.last_spent < RATE_DEMAND_S]
-                if not wanted:
-                    self._refresher = None  # the next top-up starts another
-                    return
-            for bucket in wanted:
-                assert bucket.context is not None and bucket.limits is not None
-                bucket.context.copy().run(self.fetch, bucket.limits, background=True)
 
     def _take(self, key: tuple[str, str], name: str, batch: int, done: Future[None]) -> None:
         try:

@@ -41,7 +41,6 @@ class FakeLimits:
         self.level, self.level_at = 0.0, time.monotonic()
         self.granted_tokens = 0
         self.calls: list[str] = []
-        self.rate_delay = 0.0  # seconds a rate-limit request takes
 
     @staticmethod
     def locked(retry_after: float) -> httpx.HTTPStatusError:
@@ -70,7 +69,6 @@ class FakeLimits:
 
     def increment_concurrency_slots(self, *, names: list[str], slots: int, mode: str) -> httpx.Response:
         assert names == [RATE] and mode == "rate_limit"
-        time.sleep(self.rate_delay)
         with self.lock:
             self.calls.append("rate")
             if slots > self.bucket:
@@ -113,7 +111,6 @@ def processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
     yield make
     for module in made:
         module.release_held_slots()
-        module._TOKENS.close()  # its refresher must not take tokens from the next test's server
         if module is not llm_limits:
             sys.modules.pop(module.__name__, None)
 
@@ -300,7 +297,6 @@ def test_tokens_expire_unspent(processes, monkeypatch: pytest.MonkeyPatch) -> No
     server = FakeLimits(requests_per_minute=rpm)
     (a,) = processes(server)
     monkeypatch.setattr(a, "RATE_TOKEN_TTL_S", 0.2)
-    monkeypatch.setattr(a, "RATE_DEMAND_S", 0.0)  # no refresher: what is left over just expires
     limits = LlmLimits(rate=RATE, requests_per_minute=rpm)
     for _ in range(3):
         a.wait_for_rate(limits)
@@ -311,27 +307,3 @@ def test_tokens_expire_unspent(processes, monkeypatch: pytest.MonkeyPatch) -> No
     stats = a.limit_stats()
     assert stats["rate_tokens"] > taken and stats["rate_spent"] == 5
     assert stats["rate_spent"] + stats.get("rate_dropped", 0) <= stats["rate_tokens"]
-
-
-def test_tokens_are_kept_fresh_while_the_process_spends_them_and_not_after(processes, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    rpm = 6000.0  # 100 per second, a bucket of 100
-    server = FakeLimits(requests_per_minute=rpm)
-    (a,) = processes(server)
-    monkeypatch.setattr(a, "RATE_DEMAND_S", 1.5)
-    monkeypatch.setattr(a, "RATE_PREFETCH_S", 0.6)  # top-ups start well before the tokens expire, on a loaded machine too
-    limits = LlmLimits(rate=RATE, requests_per_minute=rpm)
-    with a.endpoint_slot(limits):
-        a.wait_for_rate(limits)
-    server.rate_delay = 0.3  # from now on an article that finds no fresh token waits about that long for one
-    a.reset_limit_stats()
-    for _ in range(3):  # articles further apart than the tokens' life: each finds fresh tokens, none waits
-        time.sleep(a.RATE_TOKEN_TTL_S * 1.2)
-        with a.endpoint_slot(limits):
-            time.sleep(0.02)
-            a.wait_for_rate(limits)
-    stats = a.limit_stats()
-    assert stats["rate_spent"] == 3 and stats.get("wait_s", 0) < 0.25, stats  # without the refresher: 3 x 0.28 s
-    time.sleep(1.5 + 0.5)  # no demand any more: the refresher stops
-    before = a.limit_stats()["rate_requests"]
-    time.sleep(a.RATE_TOKEN_TTL_S * 1.5)
-    assert a.limit_stats()["rate_requests"] == before, "tokens taken although the process no longer spends any"
