@@ -451,7 +451,12 @@ def release_held_slots(timeout: float = 30.0) -> None:
     _POOL.release_idle(timeout)
 
 
-atexit.register(release_held_slots, 10.0)
+def _release_at_exit() -> None:
+    with contextlib.suppress(RuntimeError):  # the executor already shut down: the leases run out on the server
+        release_held_slots(10.0)
+
+
+atexit.register(_release_at_exit)
 
 
 # --------------------------------------------------------------------------- rate-limit tokens
