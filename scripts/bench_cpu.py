@@ -6,7 +6,8 @@ with other jobs. Models are loaded and one article extracted before the clock st
     python scripts/bench_cpu.py                                   # 30 PolNeAR train articles
     python scripts/bench_cpu.py --articles 60 --profile 25        # plus the 25 costliest functions (cProfile)
     python scripts/bench_cpu.py --batch 16                        # parse in batches (nlp.pipe) before extracting
-    python scripts/bench_cpu.py --records /tmp/a                  # also dump records (for before/after comparison)
+    python scripts/bench_cpu.py --baseline --records /tmp/a       # spaCy's own components; dump records (minus time stamps)
+    python scripts/bench_cpu.py --batch 16 --records /tmp/b
     python scripts/bench_cpu.py --compare /tmp/a /tmp/b           # compare two dumps: quotes, speakers, orgs, topics
 
 Articles: every N-th text file of the corpus folder (sorted by name), so that a sample spans the corpus.
@@ -80,12 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=0, help="parse this many articles at a time with nlp.pipe first (0: one by one)")
     parser.add_argument("--profile", type=int, default=0, help="print the N functions with the most cumulative time (cProfile)")
     parser.add_argument("--records", type=Path, help="write each article's record (minus time stamps) to this folder")
+    parser.add_argument("--baseline", action="store_true", help="spaCy's own attribute ruler and lemmatizer (segment.FAST_COMPONENTS off): the figure before the speed-ups")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="compare two --records folders and exit")
     args = parser.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
 
     from pipeline import segment as segment_module
+
+    if args.baseline:
+        segment_module.FAST_COMPONENTS = False
     from pipeline.process import RULES_BACKEND, extract_record
 
     articles = load_articles(args.corpus or [DEFAULT_CORPUS], args.articles)
