@@ -48,7 +48,9 @@ Organisations
     {name, aliases} equals any of the gold {name, aliases} after `normalise_name`,
     also comparing forms with trailing legal suffixes (Co, Ltd, Inc, Corp,
     Group, plc, LLC) removed. One-to-one, greedy, preferring equal canonical
-    names and then more shared names.
+    names and then more shared names. Gold entries whose names are equal after
+    `normalise_name` count once (converted CoNLL++ lists "ORIOLES" and "Orioles"
+    as two entries; a record names one organisation).
 
 Policy areas
     P/R/F1 on the sets of CAP codes; main topic correct when the first predicted
@@ -575,6 +577,7 @@ def _score_quotes(predicted: Sequence[dict], gold: Sequence[dict], gold_organisa
 
 
 def _score_organisations(predicted: Sequence[dict], gold: Sequence[dict]) -> tuple[Counts, list[str], list[str], int, int]:
+    gold = list({normalise_name(o["name"]): o for o in reversed(gold)}.values())[::-1]  # first of each name
     predicted_keys = [_organisation_keys(o) for o in predicted]
     gold_keys = [_organisation_keys(o) for o in gold]
     candidates = [

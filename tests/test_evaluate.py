@@ -266,6 +266,19 @@ def test_one_to_one_organisation_matching(records: list[dict]) -> None:
     assert article(evaluate(records, GOLD_DIR), TOBACCO).organisations == Counts(5, 6, 5)
 
 
+def test_gold_entries_with_the_same_name_but_for_case_count_once() -> None:
+    from pipeline.evaluate import score_article
+
+    text = "ORIOLES beat the Yankees. The Orioles said so."
+    gold = {"source_file": "a.txt", "quotes": [], "policy_areas": [], "organisations": [
+        {"name": "ORIOLES", "aliases": [], "type": "other", "country": None},
+        {"name": "Orioles", "aliases": [], "type": "other", "country": None},
+        {"name": "Yankees", "aliases": [], "type": "other", "country": None},
+    ]}  # fmt: skip
+    record = {"source_file": "a.txt", "article": {"text": text}, "quotes": [], "policy_areas": [], "organisations": [{"name": "Orioles", "aliases": ["ORIOLES"], "type": "other", "country": None}]}
+    assert score_article(record, gold).organisations == Counts(1, 1, 2)
+
+
 # --------------------------------------------------------------------------- policy areas
 
 
