@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 
 from pipeline.organisations import Org, find_organisations, org_for_mention
-from pipeline.roles import Person, attach_roles, normalise_name
+from pipeline.roles import Person, attach_roles
 from pipeline.segment import Entity, SegmentedArticle
+from schemas.records import normalise_name
 
 __all__ = ["Inventory", "Org", "Person", "build_inventory"]
 

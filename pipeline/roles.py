@@ -24,17 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from spacy.tokens import Doc, Token
 
 from pipeline.organisations import Org, organisation_type
 from pipeline.segment import SegmentedArticle
-from schemas.records import normalise_name as _normalise_name
-
-# A pure function asked about the same few names thousands of times an article: kept per process (also
-# used by pipeline/normalise.py).
-normalise_name = lru_cache(maxsize=16384)(_normalise_name)
+from schemas.records import normalise_name
 
 
 @dataclass

@@ -9,6 +9,7 @@ README "Record contract" before renaming anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -66,6 +67,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function asked about the same names thousands of times an article
 def normalise_name(name: str) -> str:
     """Case-, accent-, punctuation- and whitespace-insensitive key for a name."""
     folded = unicodedata.normalize("NFKD", name)
