@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +93,18 @@ class TopicModel:
     calibration_b: np.ndarray
     classes: np.ndarray  # CAP and media codes, as in the corpus
 
+    @cached_property
+    def _vectorizers(self) -> tuple[CountVectorizer, CountVectorizer]:
+        """Built once per model: a vectorizer checks its (large) vocabulary on first use."""
+        built = word_vectorizer(self.word_vocabulary), char_vectorizer(self.char_vocabulary)
+        for vectorizer in built:
+            vectorizer.transform([""])  # the vocabulary check, here rather than in a concurrent first call
+        return built
+
     def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        words = tfidf_block(word_vectorizer(self.word_vocabulary).transform(texts), self.word_idf)
-        chars = tfidf_block(char_vectorizer(self.char_vocabulary).transform(texts), self.char_idf)
+        word_counts, char_counts = self._vectorizers
+        words = tfidf_block(word_counts.transform(texts), self.word_idf)
+        chars = tfidf_block(char_counts.transform(texts), self.char_idf)
         return sparse.hstack([words, chars]).tocsr()
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
