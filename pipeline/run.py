@@ -62,7 +62,6 @@ from pipeline.paths import confine, links_allowed
 from pipeline.registry import MERGES, ORGANISATIONS, SPEAKERS, update_registry
 from pipeline.review import REVIEW_PAGE, write_review_page
 from pipeline.process import RULES_BACKEND, extract_record
-from pipeline.segment import prefetch
 from pipeline.strategy import Strategy, prompt_version, resolve_strategy
 from pipeline.version import UNVERSIONED, extractor_components, extractor_version
 from pipeline.write import (
@@ -563,17 +562,6 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-PREFETCH_BATCH = 16  # articles parsed together (spaCy nlp.pipe) ahead of their extraction: ~6-10 % less CPU, same parses
-
-
-def _prefetch(texts: list[str]) -> None:
-    """Parse the next articles in one batch; only a speed-up, so a failure here is left to each article's own extraction."""
-    try:
-        prefetch(texts, PREFETCH_BATCH)
-    except Exception:  # noqa: BLE001 - the article that cannot be parsed fails, with its reason, in process_article
-        log.debug("batch parse skipped", exc_info=True)
-
-
 def run_batch(config: RunConfig, *, on_article: callable | None = None) -> dict:  # type: ignore[valid-type]
     """The whole run without Prefect: used by `--engine plain`, tests and benchmarks."""
     started_at, t0, run_id = datetime.now(UTC).replace(microsecond=0), time.monotonic(), new_run_id()
@@ -581,9 +569,7 @@ def run_batch(config: RunConfig, *, on_article: callable | None = None) -> dict:
     outcomes = list(plan.done)
     if plan.todo:
         with open_endpoint(config) as endpoint:
-            for i, article in enumerate(plan.todo):
-                if i % PREFETCH_BATCH == 0:
-                    _prefetch([a.text for a in plan.todo[i : i + PREFETCH_BATCH]])
+            for article in plan.todo:
                 outcome = process_article(article, endpoint, config.output_dir, model_label=config.model_label, version=config.extractor_version, strategy=config.strategy)
                 outcome = plan.decided(outcome)
                 outcomes.append(outcome)
