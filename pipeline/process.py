@@ -19,7 +19,7 @@ from pipeline.ingest import Article
 from pipeline.llm import StructuredLLM
 from pipeline.llm_extract import extract_with_model
 from pipeline.normalise import Inventory, Org, Person, build_inventory
-from pipeline.segment import segment
+from pipeline.segment import SegmentedArticle, segment
 from pipeline.strategy import Strategy, prompt_version
 from pipeline.topics import code_topics
 from schemas.records import ArticleMeta, ArticleRecord, Organisation, PolicyArea, Provenance, Quote, TokenUsage
@@ -33,16 +33,22 @@ RULES_BACKEND = "rules"
 ASK_SPEAKERS = False
 
 
-def extract_record(article: Article, llm: StructuredLLM | None, *, model: str, backend: str, strategy: Strategy | None = None) -> ArticleRecord:
+def extract_record(
+    article: Article, llm: StructuredLLM | None, *, model: str, backend: str, strategy: Strategy | None = None, seg: SegmentedArticle | None = None
+) -> ArticleRecord:
     """Extract one article with a strategy (`pipeline.strategy`); `llm=None` runs the rules (no model calls).
 
-    Without a strategy: `assist` when a model is given, else `rules`.
+    Without a strategy: `assist` when a model is given, else `rules`. `seg`: the article's parse when the
+    caller already has it (`pipeline.segment.segment_many`); its parse time is then not in the record's seconds.
     """
     strategy = "rules" if llm is None else (strategy or "assist")
     llm = None if strategy == "rules" else llm
     started = time.monotonic()
     usage_before = llm.meter.usage if llm else TokenUsage()
-    seg = segment(article.text)
+    if seg is None:
+        seg = segment(article.text)
+    elif seg.text != article.text:
+        raise ValueError(f"the parse given for {article.source_file} is of another text")
     inventory = build_inventory(seg)
     if strategy == "llm" and llm is not None:
         found = extract_with_model(seg, article.title, inventory, llm)

@@ -247,43 +247,16 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
 
 
 def segment(text: str) -> SegmentedArticle:
-    """Parse one article (or take the parse `prefetch` made of the same text)."""
-    with _PREFETCH_LOCK:
-        found = _PREFETCHED.pop(text, None)
-    if found is not None:
-        return found
     doc = load_nlp()(text)
     return _assemble(text, doc, organisation_mentions(doc))
 
 
 def segment_many(texts: list[str], batch_size: int = 16) -> list[SegmentedArticle]:
     """`segment` for several articles at once: spaCy and the organisation recogniser each run over
-    `batch_size` texts at a time (nlp.pipe), which costs less CPU per article than one by one."""
+    `batch_size` texts at a time (nlp.pipe), which costs less CPU per article than one by one. Hand each
+    parse to `extract_record(..., seg=...)`."""
     docs = list(load_nlp().pipe(texts, batch_size=batch_size))
     return [_assemble(text, doc, found) for text, doc, found in zip(texts, docs, _recognised(docs, batch_size), strict=True)]
-
-
-# Parses made ahead by `prefetch`, taken (and dropped) by the `segment` call for the same text.
-_PREFETCHED: dict[str, SegmentedArticle] = {}
-_PREFETCH_LOCK = threading.Lock()
-PREFETCH_LIMIT = 64  # parses held at most (a parse holds its Doc: about 1 MB for a long article)
-
-
-def prefetch(texts: list[str], batch_size: int = 16) -> None:
-    """Parse these articles in batches now, so that `segment(text)` (inside `extract_record`) returns at once.
-
-    A caller that holds several articles (a batch run) calls this on the next few before extracting
-    them one by one; nothing else changes. Parses no `segment` call takes are dropped beyond PREFETCH_LIMIT.
-    """
-    texts = list(dict.fromkeys(t for t in texts if t))[:PREFETCH_LIMIT]
-    if not texts:
-        return
-    parsed = segment_many(texts, batch_size)
-    with _PREFETCH_LOCK:
-        for text, seg in zip(texts, parsed, strict=True):
-            _PREFETCHED[text] = seg
-        while len(_PREFETCHED) > PREFETCH_LIMIT:
-            del _PREFETCHED[next(iter(_PREFETCHED))]
 
 
 def _assemble(text: str, doc: Doc, recognised: list[Entity] | None) -> SegmentedArticle:

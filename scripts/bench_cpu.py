@@ -104,9 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         step = args.batch or len(articles)
         for first in range(0, len(articles), step):
             group = articles[first : first + step]
-            if args.batch:
-                segment_module.prefetch([a.text for a in group])
-            records += [extract_record(a, None, model="rules", backend=RULES_BACKEND) for a in group]
+            parses = segment_module.segment_many([a.text for a in group], args.batch) if args.batch else [None] * len(group)
+            records += [extract_record(a, None, model="rules", backend=RULES_BACKEND, seg=seg) for a, seg in zip(group, parses, strict=True)]
         return records
 
     profiler = cProfile.Profile() if args.profile else None

@@ -73,11 +73,18 @@ def test_batched_parse_is_the_same_parse() -> None:
     assert one_by_one[-1].organisations == [seg_module.Entity("Apple Inc.", "ORG", 0, 10)]
 
 
-def test_prefetched_parse_is_taken_once() -> None:
-    text = TEXTS[1] + " (prefetch)"
-    seg_module.prefetch([text, text])
-    first = seg_module.segment(text)
-    second = seg_module.segment(text)
-    assert first is not second  # the second call parsed again: a prefetched parse is handed out once
-    assert _parse(first) == _parse(second)
-    assert text not in seg_module._PREFETCHED
+def test_a_parse_made_in_a_batch_gives_the_same_record() -> None:
+    from pipeline.ingest import Article
+    from pipeline.process import RULES_BACKEND, extract_record
+
+    texts = [TEXTS[1], "Apple Inc. said on Monday that sales rose."]
+    articles = [Article(id=f"art_{i}", source_file=f"{i}.txt", text=t, title=None, published=None, source=None, url=None) for i, t in enumerate(texts)]
+
+    def content(record) -> dict:  # noqa: ANN001
+        return record.model_dump(mode="json", exclude={"provenance"})
+
+    alone = [content(extract_record(a, None, model="rules", backend=RULES_BACKEND)) for a in articles]
+    batched = [content(extract_record(a, None, model="rules", backend=RULES_BACKEND, seg=s)) for a, s in zip(articles, seg_module.segment_many(texts, batch_size=2), strict=True)]
+    assert batched == alone
+    with pytest.raises(ValueError, match="another text"):
+        extract_record(articles[0], None, model="rules", backend=RULES_BACKEND, seg=seg_module.segment(texts[1]))
