@@ -43,6 +43,14 @@ Quotes
     whose speaker name is empty is left out of the predicted count of both quote
     metrics.
 
+    Statements: the same quote-text figure over the record's `quotes` and its
+    `unnamed_source_quotes` together (each unnamed-source quote counts, its
+    printed source standing in for a speaker name, so none is left out by the
+    leniency above). It is the figure for gold that, like PolNeAR, annotates
+    attributions to unnamed sources ("officials said", "polls show"); gold made
+    with this project's guidelines lists no such quotes, so there the quote-text
+    figure is the one that counts.
+
 Organisations
     A predicted and a gold organisation match when any of the predicted
     {name, aliases} equals any of the gold {name, aliases} after `normalise_name`,
@@ -248,6 +256,8 @@ class ArticleScores:
     person_links: PersonLinks = PersonLinks()
     """Roles and organisations of the gold person speakers (gold files with a `speakers` list)."""
     wrong_person_links: list[WrongPersonLink] = field(default_factory=list)
+    statement_text: Counts = Counts()
+    """Quote-text counts over `quotes` and `unnamed_source_quotes` together (see "Statements")."""
 
     @property
     def exact_span_share(self) -> float:
@@ -259,6 +269,7 @@ class ArticleScores:
             "has_record": self.has_record,
             "quote_text": self.quote_text.to_json(),
             "quote_speaker": self.quote_speaker.to_json(),
+            "statement_text": self.statement_text.to_json(),
             "organisations": self.organisations.to_json(),
             "policy_areas": self.policy_areas.to_json(),
             "main_topic_correct": None if self.quotes_only else self.main_topic_correct,
@@ -303,6 +314,10 @@ class EvaluationReport:
     @property
     def quote_speaker(self) -> Counts:
         return self._sum(lambda a: a.quote_speaker)
+
+    @property
+    def statement_text(self) -> Counts:
+        return self._sum(lambda a: a.statement_text)
 
     @property
     def organisations(self) -> Counts:
@@ -358,6 +373,7 @@ class EvaluationReport:
                 "records": sum(a.has_record for a in self.articles),
                 "quote_text": self.quote_text.to_json(),
                 "quote_speaker": self.quote_speaker.to_json(),
+                "statement_text": self.statement_text.to_json(),
                 "organisations": self.organisations.to_json(),
                 "policy_areas": self.policy_areas.to_json(),
                 "main_topic_accuracy": self.main_topic_accuracy,
@@ -685,6 +701,8 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
     predicted_quotes = record.get("quotes") or []
     gold_organisations = gold.get("organisations") or []
     quotes = _score_quotes(predicted_quotes, gold.get("quotes") or [], gold_organisations)
+    unnamed = [{"text": u.get("text") or "", "speaker": {"name": u.get("source") or "unnamed source"}} for u in record.get("unnamed_source_quotes") or []]
+    statements = _score_quotes([*predicted_quotes, *unnamed], gold.get("quotes") or [], gold_organisations).text if unnamed else quotes.text
     organisations, missed_orgs, spurious_orgs, type_right, country_right = _score_organisations(record.get("organisations") or [], gold_organisations)
 
     predicted_codes = _codes(record.get("policy_areas") or [])
@@ -704,6 +722,7 @@ def score_article(record: dict, gold: dict) -> ArticleScores:
         has_record=True,
         quote_text=quotes.text,
         quote_speaker=quotes.speaker,
+        statement_text=statements,
         organisations=organisations,
         policy_areas=policy,
         main_topic_correct=predicted_codes[:1] == gold_codes[:1],
@@ -926,6 +945,12 @@ def render_report(report: EvaluationReport) -> str:
         + "; ".join(f"{name} {c.matched}/{c.predicted}/{c.gold}" for name, c in counts.items())
         + f"; quotes with speaker {report.quote_speaker.matched}"
     )
+    if report.statement_text != report.quote_text:
+        s = report.statement_text
+        out.append(
+            f"statements (quotes + unnamed-source quotes, for gold that annotates unnamed sources): "
+            f"P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.2f} ({s.matched}/{s.predicted}/{s.gold})"
+        )
     out.append(
         f"matched organisations with the gold type {report.organisation_type_accuracy:.2f}, "
         f"with the gold country {report.organisation_country_accuracy:.2f}"

@@ -2,8 +2,10 @@
 
 Spans come from the rules, so each quote's text is sliced from the article by
 construction (text the model writes in the `llm` strategy is aligned back to
-offsets in `pipeline/llm_extract.py`). Candidates with no named source are
-dropped: records only carry attributed statements.
+offsets in `pipeline/llm_extract.py`). `quotes` carry named speakers only; a
+statement whose cue describes a source without naming one ("analysts said", "a
+senior official said", "polls showed") becomes an unnamed-source quote with that
+description as printed; any other candidate with no source is dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pipeline.candidates import PERSON_ROLE_NOUNS, QuoteCandidate, SpeakerCue
 from pipeline.normalise import HONORIFICS, Inventory, Org, Person
 from pipeline.organisations import LEGAL_SUFFIX, organisation_type
 from pipeline.roles import TITLE_WORDS
-from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, Span, Speaker
+from schemas.records import CAP_MAJOR_TOPICS, Organisation, PolicyArea, Quote, Span, Speaker, UnnamedSourceQuote
 
 Confidence = Literal["certain", "guess", "unknown"]
 
@@ -242,6 +244,32 @@ def to_quote(candidate: QuoteCandidate, text: str, source: Person | Org, invento
         text=text[candidate.start : candidate.end],
         type=candidate.type,
         speaker=speaker,
+        span=Span(start=candidate.start, end=candidate.end),
+        cue=candidate.cue,
+    )
+
+
+def to_unnamed_source_quote(candidate: QuoteCandidate, text: str) -> UnnamedSourceQuote | None:
+    """A candidate no named person or organisation was found for, when its cue describes the source
+    ("analysts", "a senior official", "the poll"); None for a bare pronoun or no cue at all."""
+    cue = candidate.speaker_cue
+    if cue is None or cue.kind != "description":
+        return None
+    # The description's own line and words: a parse that ran over a paragraph break or a bracket
+    # ("[CHINA DAILY]\n\nExperts") keeps only what follows it.
+    start = max(cue.start, text.rfind("\n", cue.start, cue.end) + 1)
+    while start < cue.end and not text[start].isalnum():
+        start += 1
+    end = cue.end
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:-\u2013\u2014"):
+        end -= 1
+    if end <= start:
+        return None
+    return UnnamedSourceQuote(
+        text=text[candidate.start : candidate.end],
+        type=candidate.type,
+        source=text[start:end],
+        source_span=Span(start=start, end=end),
         span=Span(start=candidate.start, end=candidate.end),
         cue=candidate.cue,
     )

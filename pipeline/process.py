@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pipeline.candidates import QuoteCandidate, find_candidates
 from pipeline.chunk import chunk_article, chunk_for
 from pipeline.extract import ask_organisation_types, ask_speaker, system_prompt
-from pipeline.ground import RuleSpeaker, rule_speaker, to_organisations, to_policy_areas, to_quote
+from pipeline.ground import RuleSpeaker, rule_speaker, to_organisations, to_policy_areas, to_quote, to_unnamed_source_quote
 from pipeline.ingest import Article
 from pipeline.llm import StructuredLLM
 from pipeline.llm_extract import extract_with_model
@@ -22,7 +22,7 @@ from pipeline.normalise import Inventory, Org, Person, build_inventory
 from pipeline.segment import SegmentedArticle, segment
 from pipeline.strategy import Strategy, prompt_version
 from pipeline.topics import code_topics
-from schemas.records import ArticleMeta, ArticleRecord, Organisation, PolicyArea, Provenance, Quote, TokenUsage
+from schemas.records import ArticleMeta, ArticleRecord, Organisation, PolicyArea, Provenance, Quote, TokenUsage, UnnamedSourceQuote
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,9 @@ def extract_record(
             next(org for org in untyped if org.key == key).type = org_type
     kept = _dedupe_attributed(candidates, sources)
     quotes = [to_quote(c, article.text, src, inventory) for c in kept if (src := sources[c.id]) is not None]
+    unnamed = [u for c in kept if sources[c.id] is None and (u := to_unnamed_source_quote(c, article.text)) is not None]
     parts = (quotes, to_organisations(inventory), to_policy_areas(codes, evidence))
-    return _record(article, parts, llm, usage_before, started, model=model, backend=backend, strategy=strategy)
+    return _record(article, parts, llm, usage_before, started, model=model, backend=backend, strategy=strategy, unnamed=unnamed)
 
 
 def _record(
@@ -100,6 +101,7 @@ def _record(
     backend: str,
     strategy: Strategy,
     model_items: dict | None = None,
+    unnamed: list[UnnamedSourceQuote] | None = None,
 ) -> ArticleRecord:
     """The validated record: the article, what was extracted, and how (tokens of this article only)."""
     quotes, organisations, policy_areas = parts
@@ -121,6 +123,7 @@ def _record(
             text=article.text,
         ),
         quotes=quotes,
+        unnamed_source_quotes=unnamed or [],
         organisations=organisations,
         policy_areas=policy_areas,
         provenance=Provenance(

@@ -292,6 +292,16 @@ def _quotes(text: str, data: dict[str, Any], aid: str, dom_id: str, reg_speakers
     return rows
 
 
+def _unnamed(text: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Statements of sources the article does not name: the source as printed, the excerpt, grounding."""
+    rows = []
+    for quote in data.get("unnamed_source_quotes") or []:
+        excerpt = quote.get("text") or ""
+        grounded = _slice(text, quote.get("span")) == excerpt and _slice(text, quote.get("source_span")) == quote.get("source")
+        rows.append({"type": quote.get("type"), "source": quote.get("source"), "excerpt": excerpt[:240], "cut": len(excerpt) > 240, "cue": quote.get("cue"), "grounded": grounded})
+    return rows
+
+
 def _article(index: int, view: ArticleView, reg_orgs: dict, reg_speakers: dict) -> dict[str, Any]:
     """Everything the template shows of one article."""
     data = view.data or {}
@@ -316,6 +326,7 @@ def _article(index: int, view: ArticleView, reg_orgs: dict, reg_speakers: dict) 
         "dom_id": dom_id, "aid": aid, "source_file": view.source_file, "title": article.get("title") or view.source_file,
         "status": view.status, "valid": view.valid, "problem": view.problem, "meta": meta,
         "text": text, "pieces": pieces(text, annotations), "quotes": quotes, "orgs": orgs, "caps": caps,
+        "unnamed": _unnamed(text, data),
     }  # fmt: skip
 
 

@@ -85,7 +85,7 @@ STATE_DIR = (LOCKS_DIR, "state")
 TABLES_STATE = "tables.json"
 STATE_VERSION = 1
 # organisations.jsonl is the cross-article registry (pipeline/registry.py); per-article rows live here.
-TABLES = ("quotes.jsonl", "article_organisations.jsonl", "policy_areas.jsonl")
+TABLES = ("quotes.jsonl", "article_organisations.jsonl", "policy_areas.jsonl", "unnamed_source_quotes.jsonl")
 MANIFEST = "manifest.json"
 _LOCK_STRIPES = 256
 _TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")
@@ -378,7 +378,8 @@ def table_rows(record: ArticleRecord) -> dict[str, list[dict[str, Any]]]:
     ]
     orgs = [{**article, **o.model_dump(mode="json")} for o in record.organisations]
     areas = [{**article, "rank": i + 1, **p.model_dump(mode="json")} for i, p in enumerate(record.policy_areas)]
-    return {"quotes.jsonl": quotes, "article_organisations.jsonl": orgs, "policy_areas.jsonl": areas}
+    unnamed = [{**article, "quote_index": i, **u.model_dump(mode="json")} for i, u in enumerate(record.unnamed_source_quotes)]
+    return {"quotes.jsonl": quotes, "article_organisations.jsonl": orgs, "policy_areas.jsonl": areas, "unnamed_source_quotes.jsonl": unnamed}
 
 
 # --------------------------------------------------------------------------- incremental state
@@ -495,7 +496,7 @@ def save_state(output_dir: Path, name: str, data: dict[str, Any]) -> None:
 
 @dataclass
 class Catalogue:
-    """What the tables hold of each record file: name -> {sig, id, source_file, extractor, rows: [quotes, orgs, areas]}.
+    """What the tables hold of each record file: name -> {sig, id, source_file, extractor, rows: [row count per table of TABLES]}.
 
     `rows` is None for a file that is not a valid record. `read` holds the records read to make
     it (new or changed since the state; every record when `full`); `cache` is shared with the
@@ -521,7 +522,7 @@ def _catalogue_entry(record: ArticleRecord | None, sig: Signature) -> dict[str, 
         return {"sig": sig, "rows": None}
     return {
         "sig": sig, "id": record.article.id, "source_file": record.article.source_file, "extractor": record.provenance.extractor_version,
-        "rows": [len(record.quotes), len(record.organisations), len(record.policy_areas)],
+        "rows": [len(record.quotes), len(record.organisations), len(record.policy_areas), len(record.unnamed_source_quotes)],
     }  # fmt: skip
 
 

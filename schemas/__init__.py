@@ -15,6 +15,7 @@ from schemas.records import (
     Span,
     Speaker,
     TokenUsage,
+    UnnamedSourceQuote,
     organisation_id,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "Span",
     "Speaker",
     "TokenUsage",
+    "UnnamedSourceQuote",
     "organisation_id",
 ]

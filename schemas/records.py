@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 # Comparative Agendas Project master codebook, major topics.
 CAP_MAJOR_TOPICS: dict[int, str] = {
@@ -107,6 +107,18 @@ class Quote(_Strict):
     text: str = Field(min_length=1, description="Exactly article.text[span.start:span.end].")
     type: QuoteType
     speaker: Speaker
+    span: Span
+    cue: str | None = Field(default=None, description="Speech verb or attribution phrase, e.g. 'said', 'according to'.")
+
+
+class UnnamedSourceQuote(_Strict):
+    """A statement whose source the article does not name: "analysts said", "a senior official said",
+    "polls showed". Kept apart from `quotes`, which carry named speakers only."""
+
+    text: str = Field(min_length=1, description="Exactly article.text[span.start:span.end].")
+    type: QuoteType
+    source: str = Field(min_length=1, description="The source as the article describes it, e.g. 'analysts', 'a senior official'.")
+    source_span: Span = Field(description="Where `source` stands: article.text[source_span.start:source_span.end] == source.")
     span: Span
     cue: str | None = Field(default=None, description="Speech verb or attribution phrase, e.g. 'said', 'according to'.")
 
@@ -211,6 +223,9 @@ class ArticleRecord(_Strict):
     schema_version: str = SCHEMA_VERSION
     article: ArticleMeta
     quotes: list[Quote] = Field(default_factory=list)
+    unnamed_source_quotes: list[UnnamedSourceQuote] = Field(
+        default_factory=list, description="Statements of sources the article does not name (schema 1.3.0; the rules and assist strategies fill it)."
+    )
     organisations: list[Organisation] = Field(default_factory=list)
     policy_areas: list[PolicyArea] = Field(default_factory=list, description="Main topic first.")
     provenance: Provenance
@@ -230,6 +245,12 @@ class ArticleRecord(_Strict):
             sliced = check(quote.span, f"quotes[{i}]")
             if sliced is not None and sliced != quote.text:
                 problems.append(f"quotes[{i}]: span {quote.span.start}-{quote.span.end} slices {sliced!r}, not the quote text {quote.text!r}")
+
+        for i, unnamed in enumerate(self.unnamed_source_quotes):
+            for span, said, what in ((unnamed.span, unnamed.text, "text"), (unnamed.source_span, unnamed.source, "source")):
+                sliced = check(span, f"unnamed_source_quotes[{i}]")
+                if sliced is not None and sliced != said:
+                    problems.append(f"unnamed_source_quotes[{i}]: span {span.start}-{span.end} slices {sliced!r}, not the {what} {said!r}")
 
         org_ids = [org.id for org in self.organisations]
         if len(org_ids) != len(set(org_ids)):

@@ -5,6 +5,7 @@ One model per table; every line of the table validates against it
 
 - `quotes.jsonl`        -> QuoteRow        (one row per quote, from `pipeline.write.table_rows`)
 - `policy_areas.jsonl`  -> PolicyAreaRow   (one row per CAP code of an article, main topic rank 1)
+- `unnamed_source_quotes.jsonl` -> UnnamedSourceQuoteRow (one row per statement of a source the article does not name)
 - `article_organisations.jsonl` -> ArticleOrganisationRow (a record's organisation, flattened, per article)
 - `organisations.jsonl` -> OrganisationRow (the cross-article registry, `pipeline.registry`)
 - `speakers.jsonl`      -> SpeakerRow      (one row per person or organisation quoted, across articles)
@@ -34,12 +35,17 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class QuoteRow(_Row):
-    """quotes.jsonl: a record's quote, flattened, with the article it comes from."""
+class _ArticleRow(_Row):
+    """A row of a per-article table: the article it comes from first."""
 
     article_id: str
     source_file: str
     published: date | None = None
+
+
+class QuoteRow(_ArticleRow):
+    """quotes.jsonl: a record's quote, flattened, with the article it comes from."""
+
     quote_index: int = Field(ge=0, description="Position of the quote in the record's `quotes`.")
     text: str = Field(min_length=1)
     type: QuoteType
@@ -48,24 +54,30 @@ class QuoteRow(_Row):
     cue: str | None = None
 
 
-class PolicyAreaRow(_Row):
+class UnnamedSourceQuoteRow(_ArticleRow):
+    """unnamed_source_quotes.jsonl: a record's unnamed-source quote, flattened, with the article it comes from."""
+
+    quote_index: int = Field(ge=0, description="Position in the record's `unnamed_source_quotes`.")
+    text: str = Field(min_length=1)
+    type: QuoteType
+    source: str = Field(min_length=1, description="The source as the article describes it ('analysts', 'a senior official').")
+    source_span: Span
+    span: Span
+    cue: str | None = None
+
+
+class PolicyAreaRow(_ArticleRow):
     """policy_areas.jsonl: one CAP major topic of one article."""
 
-    article_id: str
-    source_file: str
-    published: date | None = None
     rank: int = Field(ge=1, description="1 = the article's main topic.")
     code: int
     name: str
     evidence: list[Span] = Field(default_factory=list)
 
 
-class ArticleOrganisationRow(_Row):
+class ArticleOrganisationRow(_ArticleRow):
     """article_organisations.jsonl: a record's organisation, flattened, with the article it comes from."""
 
-    article_id: str
-    source_file: str
-    published: date | None = None
     id: str = Field(pattern=ORG_ID_PATTERN, description="The record's organisation id (see OrganisationRow.appearances for the registry id).")
     name: str
     aliases: list[str] = Field(default_factory=list)
@@ -154,6 +166,7 @@ class MergeRow(_Row):
 # File names of the JSON Schemas to publish next to the record schemas (schemas/export.py).
 TABLE_SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "quote_row.schema.json": QuoteRow,
+    "unnamed_source_quote_row.schema.json": UnnamedSourceQuoteRow,
     "policy_area_row.schema.json": PolicyAreaRow,
     "article_organisation_row.schema.json": ArticleOrganisationRow,
     "organisation_row.schema.json": OrganisationRow,

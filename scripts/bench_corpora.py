@@ -2,7 +2,7 @@
 
 One command per figure set (rules only unless a model is named):
 
-    .venv/bin/python scripts/bench_corpora.py polnear-dev      # PolNeAR dev: quote F1, named-speaker quote+speaker F1
+    .venv/bin/python scripts/bench_corpora.py polnear-dev      # PolNeAR dev: quote and statement F1, named-speaker quote+speaker F1
     .venv/bin/python scripts/bench_corpora.py polnear-train
     .venv/bin/python scripts/bench_corpora.py conll-dev        # CoNLL++ dev: document-level organisation F1
     .venv/bin/python scripts/bench_corpora.py conll-train
@@ -53,6 +53,7 @@ def precision_recall_f1(label: str, pick: Callable[[EvaluationReport], Counts]) 
 
 QUOTE_COLUMNS: list[Column] = [
     *precision_recall_f1("quote", lambda r: r.quote_text),
+    *precision_recall_f1("statement", lambda r: r.statement_text),  # quotes + unnamed-source quotes (pipeline.evaluate)
     *precision_recall_f1("quote+speaker (named)", lambda r: r.quote_speaker),
     ("exact spans", lambda r: f"{r.exact_span_share:.2f}"),
 ]

@@ -132,10 +132,10 @@ def test_prompt_injection_is_just_data(fake: FakeOpenAI, tmp_path: Path) -> None
 
     path = next(p for p in (out / "records").glob("*.json") if "IGNORE ALL" in p.read_text())
     record = ArticleRecord.model_validate_json(path.read_bytes())  # grounded, CAP codes valid
-    assert set(record.model_dump()) == {"schema_version", "article", "quotes", "organisations", "policy_areas", "provenance"}
+    assert set(record.model_dump()) == {"schema_version", "article", "quotes", "unnamed_source_quotes", "organisations", "policy_areas", "provenance"}
     assert all(area.code not in (998, 999) for area in record.policy_areas)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"], "nothing written outside the output folder"
-    assert {p.name for p in out.iterdir()} <= {".locks", "failed", "manifest.json", "organisations.jsonl", "article_organisations.jsonl", "speakers.jsonl", "merges.jsonl", "review.html", "policy_areas.jsonl", "quotes.jsonl", "records", "runs"}
+    assert {p.name for p in out.iterdir()} <= {".locks", "failed", "manifest.json", "organisations.jsonl", "article_organisations.jsonl", "speakers.jsonl", "merges.jsonl", "review.html", "policy_areas.jsonl", "quotes.jsonl", "unnamed_source_quotes.jsonl", "records", "runs"}
     audit = audit_outputs(out, ["injection.txt", "normal.txt"])
     assert audit.lost == [] and audit.broken == []
 

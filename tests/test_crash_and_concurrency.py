@@ -73,7 +73,7 @@ def assert_complete_and_valid(out: Path, names: list[str]) -> Audit:
     assert audit.duplicate_rows == 0
     assert audit.lost == []
     records = [ArticleRecord.model_validate_json(p.read_bytes()) for p in (out / "records").glob("*.json")]
-    for table, count in (("quotes.jsonl", lambda r: len(r.quotes)), ("article_organisations.jsonl", lambda r: len(r.organisations)), ("policy_areas.jsonl", lambda r: len(r.policy_areas))):
+    for table, count in (("quotes.jsonl", lambda r: len(r.quotes)), ("article_organisations.jsonl", lambda r: len(r.organisations)), ("policy_areas.jsonl", lambda r: len(r.policy_areas)), ("unnamed_source_quotes.jsonl", lambda r: len(r.unnamed_source_quotes))):
         rows = [json.loads(line) for line in (out / table).read_text().splitlines()]
         assert len(rows) == sum(count(r) for r in records), f"{table} does not match the records"
         keys = Counter(json.dumps(row, sort_keys=True) for row in rows)

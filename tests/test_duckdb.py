@@ -20,7 +20,7 @@ duckdb = pytest.importorskip("duckdb")
 from pipeline.registry import contextual_names, name_key, person_key, update_registry  # noqa: E402
 from pipeline.run import RunConfig, run_batch  # noqa: E402
 from pipeline.write import iter_records  # noqa: E402
-from schemas.tables import TABLE_SCHEMA_FILES, ArticleOrganisationRow, MergeRow, OrganisationRow, PolicyAreaRow, QuoteRow, SpeakerRow  # noqa: E402
+from schemas.tables import TABLE_SCHEMA_FILES, ArticleOrganisationRow, MergeRow, OrganisationRow, PolicyAreaRow, QuoteRow, SpeakerRow, UnnamedSourceQuoteRow  # noqa: E402
 from tests.support.paths import EVAL_DEV, require_eval_dev  # noqa: E402
 
 DEV_ARTICLES = EVAL_DEV / "articles"
@@ -90,7 +90,7 @@ def jsonl(path: Path) -> list[dict]:
 
 def test_every_table_row_matches_its_published_model(dev_tables: dict) -> None:
     out = dev_tables["out"]
-    for name, model in {"quotes.jsonl": QuoteRow, "article_organisations.jsonl": ArticleOrganisationRow, "policy_areas.jsonl": PolicyAreaRow, "organisations.jsonl": OrganisationRow, "speakers.jsonl": SpeakerRow, "merges.jsonl": MergeRow}.items():
+    for name, model in {"quotes.jsonl": QuoteRow, "article_organisations.jsonl": ArticleOrganisationRow, "policy_areas.jsonl": PolicyAreaRow, "unnamed_source_quotes.jsonl": UnnamedSourceQuoteRow, "organisations.jsonl": OrganisationRow, "speakers.jsonl": SpeakerRow, "merges.jsonl": MergeRow}.items():
         lines = jsonl(out / name)
         assert lines, name
         for line in lines:

@@ -161,6 +161,8 @@ def test_grounding_status_is_computed_from_the_spans(run: dict, tmp_path: Path) 
     path = out / "records" / f"{item['article_id']}.json"
     record = json.loads(path.read_text())
     record["quotes"][0]["span"]["start"] += 1  # the span no longer slices the quote text
+    assert len(record["unnamed_source_quotes"]) >= 2
+    record["unnamed_source_quotes"][0]["source_span"]["end"] += 1  # nor this one its source
     path.write_text(json.dumps(record))
     page = write_review_page(out, run["manifest"]).read_text()
     section = page[page.index(f'data-article-id="{item["article_id"]}"') :]
@@ -169,6 +171,9 @@ def test_grounding_status_is_computed_from_the_spans(run: dict, tmp_path: Path) 
     first = first[: first.index("</li>")]
     assert "✗ span slices" in first
     assert section.count("✓ grounded") == len(record["quotes"]) - 1
+    unnamed = section[section.index("Unnamed sources") :]
+    assert unnamed.count("✗ a span does not slice its text or source") == 1
+    assert unnamed.count("✓ text and source grounded") == len(record["unnamed_source_quotes"]) - 1
     assert "invalid record" in section and "record does not validate" in section
 
 

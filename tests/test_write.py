@@ -19,6 +19,7 @@ from pipeline.write import (
     article_lock,
     failure_path,
     output_lock,
+    TABLES,
     rebuild_tables,
     record_path,
     remove_stale_temp_files,
@@ -192,7 +193,7 @@ def test_tables_are_rebuilt_not_appended(tmp_path: Path) -> None:
     inp, out = tmp_path / "in", tmp_path / "out"
     names = write_articles(inp, 3)
     first = run_batch(RunConfig(inp, out, rules_only=True))
-    tables = {name: (out / name).read_text() for name in ("quotes.jsonl", "article_organisations.jsonl", "policy_areas.jsonl")}
+    tables = {name: (out / name).read_text() for name in TABLES}
 
     second = run_batch(RunConfig(inp, out, rules_only=True, rerun="all"))
     assert second["records_written"] == 3, 'rerun="all" re-extracts even with current records'
