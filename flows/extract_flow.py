@@ -26,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import Annotated, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import Field
@@ -203,6 +205,36 @@ def settle(future: PrefectFuture[dict[str, Any]], article: Article, output_dir: 
     return quarantine(output_dir, article, failure)
 
 
+def submit_window(concurrency: int) -> int:
+    """Task runs submitted and not yet settled at any time: enough that no thread waits for work."""
+    return 2 * concurrency + 2
+
+
+def submit_windowed(
+    runner: ThreadPoolTaskRunner, task: Any, articles: Iterable[Article], params: dict[str, Any], *, window: int
+) -> Iterator[tuple[PrefectFuture[Any], Article]]:
+    """Submit one run of `task` per article (`params` plus the article), at most `window` unsettled at
+    a time, and yield each (future, article) as it finishes.
+
+    A finished future holds its state and the record it returned; submitting a whole backfill at once
+    would keep every one of them until the run ends (the flow-run process grew by about 20 % between
+    1,000 and 10,000 articles). Here the caller settles a future and drops it before the next is
+    submitted, so memory stays flat however many articles a run has.
+    """
+    finished: queue.Queue[PrefectFuture[Any]] = queue.Queue()
+    pending: dict[Any, Article] = {}
+    remaining = iter(articles)
+    while True:
+        while len(pending) < window and (article := next(remaining, None)) is not None:
+            future = runner.submit(task, {**params, "article": article})
+            pending[future.task_run_id] = article
+            future.add_done_callback(finished.put)
+        if not pending:
+            return
+        future = finished.get()
+        yield future, pending.pop(future.task_run_id)
+
+
 class ArticleFailures(RuntimeError):
     """Raised at the end of a run (after everything is written) so the run shows as Failed and can be retried."""
 
@@ -276,17 +308,11 @@ def extract_articles(
             scope = _flow_run_scope() if rerun == "all" else ""
             try:
                 with ThreadPoolTaskRunner(max_workers=concurrency) as runner:
-                    submitted = {}
-                    for article in todo:
-                        params = {
-                            "article": article, "endpoint": endpoint, "model_label": config.model_label,
-                            "output_dir": str(config.output_dir), "limits": limits, "cache_scope": scope, "strategy": config.strategy,
-                            "version": config.extractor_version,
-                        }  # fmt: skip
-                        future = runner.submit(extract_article, params)
-                        submitted[future.task_run_id] = (future, article)
-                    for future in as_completed([f for f, _ in submitted.values()]):
-                        article = submitted[future.task_run_id][1]
+                    params = {
+                        "endpoint": endpoint, "model_label": config.model_label, "output_dir": str(config.output_dir),
+                        "limits": limits, "cache_scope": scope, "strategy": config.strategy, "version": config.extractor_version,
+                    }  # fmt: skip
+                    for future, article in submit_windowed(runner, extract_article, todo, params, window=submit_window(concurrency)):
                         outcomes.append(plan.decided(settle(future, article, config.output_dir, plan.why.get(article.id))))
             finally:
                 if limits.concurrency:

@@ -100,6 +100,12 @@ def append_row(markdown: Path, split: str, row: str, command: str) -> None:
             "per article including all LLM calls. Newest row last.\n\n" + header
         )
     start = text.index(section)
+    following = text.find("\n## ", start + len(section))
+    end_of_section = len(text) if following < 0 else following + 1
+    if header not in text[start:end_of_section]:
+        # The columns changed: a new table under the old ones, which keep their own header.
+        block = text[start:end_of_section].rstrip("\n") + "\n\nWith the columns of the current script:\n\n" + header
+        text = text[:start] + block + ("\n" + text[end_of_section:] if following >= 0 else "")
     table = text.index(header, start) + len(header)
     end = table
     for line in text[table:].splitlines(keepends=True):

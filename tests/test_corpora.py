@@ -188,3 +188,23 @@ def test_evaluator_honours_quotes_only_and_null_speakers(corpora: Path, tmp_path
 def test_sample_is_every_nth_name_in_sorted_order() -> None:
     assert sample(["c", "a", "e", "b", "d", "f", "g"], 3) == ["a", "d", "g"]
     assert sample(["b", "a"], 1) == ["a", "b"]
+
+
+def test_corpus_benchmark_starts_a_new_table_when_its_columns_change(tmp_path: Path) -> None:
+    import sys
+
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        import bench_corpora
+    finally:
+        sys.path.remove(scripts)
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Corpus quality: polnear-dev\n\nintro\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Corpus quality: conll-dev\n\nkeep\n")
+    bench_corpora.append_row(path, "polnear-dev", "| row 1 |\n", "cmd")
+    bench_corpora.append_row(path, "polnear-dev", "| row 2 |\n", "cmd")
+    text = path.read_text()
+    header = bench_corpora.table_header("polnear-dev")
+    assert "| a | b |\n|---|---|\n| 1 | 2 |\n" in text, "old rows keep their own header"
+    assert text.count(header) == 1 and f"{header}| row 1 |\n| row 2 |\n" in text
+    assert text.index(header) < text.index("## Corpus quality: conll-dev") and text.endswith("## Corpus quality: conll-dev\n\nkeep\n")

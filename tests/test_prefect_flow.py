@@ -11,6 +11,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -274,6 +275,47 @@ def test_transient_failures_are_retried_by_prefect_and_bad_answers_are_quarantin
     assert tasks[names[0]]["state_name"] == "Completed" and tasks[names[0]]["run_count"] == 3, "the transient failure was not retried by Prefect"
     assert tasks[names[1]]["state_name"] == "Failed" and tasks[names[1]]["run_count"] == 1, "a bad answer must not be retried"
     assert tasks[names[2]]["run_count"] == 1
+
+
+def test_a_run_holds_at_most_a_window_of_unsettled_task_runs(prefect_settings) -> None:  # noqa: ANN001
+    """A backfill of any size keeps only a window of finished-but-unsettled futures (and their records)."""
+    import threading
+
+    from prefect import flow, task
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    lock, live, peak = threading.Lock(), [0], [0]
+
+    @task
+    def work(article: str, pause: float) -> str:
+        time.sleep(pause if article.endswith("3") else 0)
+        return article.upper()
+
+    @flow
+    def backfill(articles: list[str]) -> list[str]:
+        seen = []
+        with ThreadPoolTaskRunner(max_workers=2) as runner:
+            original = runner.submit
+
+            def counting_submit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                with lock:
+                    live[0] += 1
+                    peak[0] = max(peak[0], live[0])
+                return original(*args, **kwargs)
+
+            runner.submit = counting_submit
+            for future, article in extract_flow.submit_windowed(runner, work, articles, {"pause": 0.3}, window=extract_flow.submit_window(2)):
+                assert future.result() == article.upper()
+                seen.append(article)
+                with lock:
+                    live[0] -= 1
+        return seen
+
+    articles = [f"a{i}" for i in range(40)]
+    seen = backfill(articles)
+    assert sorted(seen) == sorted(articles), "every article exactly once"
+    assert seen != articles, "yielded as they finish, not in submission order"
+    assert peak[0] == extract_flow.submit_window(2) == 6
 
 
 @pytest.mark.slow
