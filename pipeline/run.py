@@ -76,12 +76,12 @@ from pipeline.write import (
     load_record,
     move_aside_links,
     output_lock,
-    rebuild_tables,
     record_catalogue,
     record_path,
-    remove_stale_temp_files,
     redact,
+    remove_stale_temp_files,
     supersede_records,
+    update_tables,
     write_failure,
     write_json_atomic,
     write_record,
@@ -498,7 +498,7 @@ def finish_run(
         superseded = supersede_records(config.output_dir, current, catalogue)
         if superseded:
             log.info("Moved %d record(s) of since-edited inputs to superseded/", len(superseded))
-        tables = rebuild_tables(config.output_dir, full=full, catalogue=catalogue)
+        tables = update_tables(config.output_dir, full=full, catalogue=catalogue)
         by_extractor = Counter((entry["extractor"] or UNVERSIONED) for _, entry in catalogue.records())
         run_articles = {o.article_id for o in outcomes if o.article_id and o.status != "failed"}
         registry = update_registry(config.output_dir, full=full, cache=catalogue.cache, links_for=run_articles, scan=catalogue.scan)

@@ -18,7 +18,7 @@ lines of the old tables verbatim (tables are ordered by record file name, each
 record's rows contiguous) and writes the tables atomically, then the state. If
 the state is missing, unreadable, of another version, or a table file is not
 the one it describes (a crash between the two writes, a table edited or
-deleted), the tables are rebuilt from every record (`rebuild_tables(...,
+deleted), the tables are rebuilt from every record (`update_tables(...,
 full=True)` does that on demand); both ways give the same bytes.
 
 Concurrency: two runs may share an input and output folder (a scheduled run
@@ -610,7 +610,7 @@ def _old_table_lines(output_dir: Path, known: dict[str, dict[str, Any]]) -> dict
     return blocks
 
 
-def rebuild_tables(output_dir: Path, *, full: bool = False, catalogue: Catalogue | None = None) -> dict[str, int]:
+def update_tables(output_dir: Path, *, full: bool = False, catalogue: Catalogue | None = None) -> dict[str, int]:
     """Bring the JSONL tables up to date with `records/`; returns row counts.
 
     Incremental (see the module docstring): only records new or changed since the tables'

@@ -363,7 +363,7 @@ def pipeline_cpu_per_article(work: Path, inbox: Path, names: list[str], sample: 
 # ---------------------------------------------------------------- a small run into a big output folder
 
 EXISTING_SECTION = "## Run over existing records"
-STEPS = ("plan_run", "record_catalogue", "supersede_records", "rebuild_tables", "update_registry", "write_review_page")
+STEPS = ("plan_run", "record_catalogue", "supersede_records", "update_tables", "update_registry", "write_review_page")
 
 
 def measure_existing(work: Path, inbox: Path, names: list[str], existing: int, new: int) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 
 import pipeline.write as write
 from pipeline.registry import MERGES, ORGANISATIONS, REGISTRY_STATE, SPEAKERS, update_registry
-from pipeline.write import RECORDS_DIR, STATE_DIR, TABLES, TABLES_STATE, rebuild_tables, record_path, write_record
+from pipeline.write import RECORDS_DIR, STATE_DIR, TABLES, TABLES_STATE, record_path, update_tables, write_record
 from schemas.records import ArticleRecord
 from tests.test_registry import make_record
 
@@ -49,7 +49,7 @@ class Reads:
 
 
 def update(output_dir: Path, *, full: bool = False) -> None:
-    rebuild_tables(output_dir, full=full)
+    update_tables(output_dir, full=full)
     update_registry(output_dir, full=full)
 
 
@@ -110,7 +110,7 @@ def test_incremental_updates_give_the_bytes_of_a_full_rebuild_and_read_only_what
         reads.take()
         update(inc)
         read = reads.take()
-        # rebuild_tables and update_registry called on their own each read the changed records once
+        # update_tables and update_registry called on their own each read the changed records once
         assert len(read) == 2 * expected, f"step {number}: read {read}"
         update(full, full=True)
         assert files(inc) == files(full), f"step {number}: incremental and full rebuild differ"
@@ -148,7 +148,7 @@ def test_a_stale_or_missing_state_falls_back_to_a_full_rebuild(tmp_path: Path, m
         with monkeypatch.context() as patch:
             patch.setattr(write, "save_state", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
             with pytest.raises(OSError):
-                rebuild_tables(out)
+                update_tables(out)
     elif spoil == "crash between registry files":  # merges.jsonl written, organisations.jsonl not
         import pipeline.registry as registry
 

@@ -16,13 +16,13 @@ import pipeline.write as write
 from pipeline.paths import ROOTS_ENV, PathNotAllowed, allowed_roots, confine
 from pipeline.run import RunConfig, run_batch
 from pipeline.write import (
+    TABLES,
     article_lock,
     failure_path,
     output_lock,
-    TABLES,
-    rebuild_tables,
     record_path,
     remove_stale_temp_files,
+    update_tables,
     write_text_atomic,
 )
 from tests.support import audit_outputs, news_article, write_articles
@@ -197,7 +197,7 @@ def test_tables_are_rebuilt_not_appended(tmp_path: Path) -> None:
 
     second = run_batch(RunConfig(inp, out, rules_only=True, rerun="all"))
     assert second["records_written"] == 3, 'rerun="all" re-extracts even with current records'
-    assert rebuild_tables(out) == first["tables"] == second["tables"]
+    assert update_tables(out) == first["tables"] == second["tables"]
 
     assert {name: (out / name).read_text() for name in tables} == tables
     audit = audit_outputs(out, names)
