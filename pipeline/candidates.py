@@ -61,6 +61,10 @@ SPEECH_VERBS = LEGACY_SPEECH_VERBS | frozenset(reporting_verb_frames()) - {"acco
 OBJECT_CONTENT_VERBS = frozenset(
     "call highlight urge lash criticize criticise praise welcome recommend pledge emphasize emphasise stress underline underscore".split()
 )
+# "A Morning Consult poll found that ...": a finding verb reports content only when its subject is a
+# poll, survey, study or report (a named body's one is an organisation speaker, others are unnamed).
+FINDING_VERBS = frozenset("find".split())
+RESEARCH_NOUNS = frozenset("poll survey study report analysis review audit investigation inquiry research census".split())
 # Verbs whose reported content is a yes/no question: "questioned if X", "asked whether X".
 QUESTION_VERBS = frozenset("question ask wonder query".split())
 # Nouns naming a person by role: "a spokesman for X", "the chairman", "a renowned economist".
@@ -77,6 +81,7 @@ OPENING_MARKS = "\u201c\u00ab\u201e"  # “ « „
 CLOSING_MARKS = "\u201d\u00bb"  # ” »
 STRAIGHT = '"'
 MIN_DIRECT_WORDS = 3
+MIN_NAMING_WORDS = 2  # 'called X "Y"': the object and what it is called
 
 SpeakerCueKind = Literal["name", "pronoun", "description", "organisation", "none"]
 
@@ -307,6 +312,14 @@ def _antecedent(pronoun: Token) -> SpeakerCue | None:
     return SpeakerCue(chosen.text, chosen.start_char, chosen.end_char, "name")
 
 
+def _reports_finding(verb: Token) -> bool:
+    """'the survey found that ...' (not 'police found a body'): a finding verb with a research subject."""
+    if verb.lemma_ not in FINDING_VERBS:
+        return False
+    subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
+    return subject is not None and subject.lemma_.lower() in RESEARCH_NOUNS and any(c.dep_ == "ccomp" for c in verb.children)
+
+
 def _subject_of(verb: Token) -> Token | None:
     # Of several subjects (a garbled parse of '"..., but they ...," Ann Lee said'), the one nearest the verb.
     for child in sorted(verb.children, key=lambda c: abs(c.i - verb.i)):
@@ -403,7 +416,9 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     # The attribution must be set off by punctuation ('..., he said'), not be a clause of its own.
     words = [t for t in verb.subtree if not t.is_punct] or [verb]
     set_off = words[0].i > sent.start and (words[0].nbor(-1).is_punct or words[0].nbor(-1).is_quote)
-    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and set_off:
+    # It needs its own subject: "X spoke about Y, remarking on Z" does not report "X spoke about Y".
+    has_subject = any(c.dep_ in ("nsubj", "nsubjpass") for c in verb.children)
+    if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and set_off and has_subject:
         return sent.start_char, words[0].idx
     if (trailing := _trailing_attribution(verb, sent)) is not None:
         return trailing
@@ -430,7 +445,12 @@ def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | N
     complement = next((c for c in children if c.i > obj.i and (c.dep_ in ("oprd", "xcomp", "ccomp") or (c.dep_ == "prep" and c.lower_ == "as"))), None)
     if complement is None:
         return None
-    return obj.left_edge.idx, complement.right_edge.idx + len(complement.right_edge.text)
+    start, end = obj.left_edge.idx, complement.right_edge.idx + len(complement.right_edge.text)
+    # The parse leaves the closing mark of 'called X "unhinged."' outside the complement: take it in.
+    text = _facts(sent.doc).text
+    if (closing := re.match(r'[.,!?]?["\u201d]', text[end : min(end + 2, sent.end_char)])) and text.count('"', start, end) + text.count("\u201c", start, end) == 1:
+        end += closing.end()
+    return start, end
 
 
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
@@ -503,12 +523,25 @@ def _name_colon(seg: SegmentedArticle, p_start: int, p_end: int) -> tuple[Speake
         return None
     words = [t for t in label if not t.is_punct]
     label_ents = _ents_in(label)
+    # A short label the article names in full elsewhere ("Sanders: Clinton Email Story Has Moved", where
+    # a title-case headline can make the tagger read the name as a common noun) is that person or body.
+    if not label_ents and 1 <= len(words) <= 3 and all(t.text[:1].isupper() for t in words):
+        if (named := _named_elsewhere(seg.doc, words[-1].text, label.start_char, label.end_char)) is not None:
+            return _cue_from_entity(named), (colon + 1, p_end)
     if not label_ents and 1 <= len(words) <= 4 and all(t.pos_ == "PROPN" for t in words):
         return SpeakerCue(label.text, label.start_char, label.end_char, "name"), (colon + 1, p_end)
     names = [e for e in label_ents if e.label_ in ("PERSON", "ORG") and e.end == label.end]
     if not names or any(t.pos_ not in ("PROPN", "NOUN", "ADJ", "PUNCT") for t in label[: names[0].start - label.start]):
         return None
     return _cue_from_entity(names[0]), (colon + 1, p_end)
+
+
+def _named_elsewhere(doc: Doc, word: str, start: int, end: int) -> SpacySpan | None:
+    """The first person or organisation entity outside [start, end) whose last word is `word`."""
+    for ent in _facts(doc).ents:
+        if ent.label_ in ("PERSON", "ORG") and not (start <= ent.start_char < end) and ent[-1].text == word:
+            return ent
+    return None
 
 
 def _according_to(sent: SpacySpan) -> list[tuple[Token, tuple[int, int]]]:
@@ -551,9 +584,11 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
     quotes = quoted_spans(text, seg.paragraphs)
     candidates: list[QuoteCandidate] = []
 
-    def add(start: int, end: int, kind: Literal["direct", "indirect"], sentence: int, cue: str | None, speaker: SpeakerCue | None) -> None:
+    def add(
+        start: int, end: int, kind: Literal["direct", "indirect"], sentence: int, cue: str | None, speaker: SpeakerCue | None, min_words: int = MIN_DIRECT_WORDS
+    ) -> None:
         start, end = trim_span(text, start, end, drop_final_period=(kind == "indirect"))
-        if end - start < 8 or _word_count(text[start:end]) < MIN_DIRECT_WORDS:
+        if end - start < 8 or _word_count(text[start:end]) < min_words:
             return
         candidates.append(QuoteCandidate(len(candidates), start, end, kind, sentence, cue, speaker))
 
@@ -562,7 +597,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         if span is None:
             continue
         for verb in span:
-            if verb.lemma_ not in SPEECH_VERBS or verb.pos_ not in ("VERB", "AUX"):
+            if verb.pos_ not in ("VERB", "AUX") or not (verb.lemma_ in SPEECH_VERBS or _reports_finding(verb)):
                 continue
             if any(q_start <= verb.idx < q_end for q_start, q_end in quotes):
                 continue  # a verb inside quoted words belongs to the quote, not to an attribution of it
@@ -571,16 +606,19 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             cue = speaker_cue_for(subject, span) if subject is not None else None
             if subject is None and content is not None:
                 continue  # no one is said to have said it (garbled or subjectless fragment)
-            if content is None:
-                # Garbled/inverted "... . said X, director of Y." with the content before it.
+            if content is None and verb.tag_ in ("VBD", "VBZ", "VBP"):
+                # Garbled/inverted "... . said X, director of Y." with the content before it (not a
+                # participle after a comma: "..., remarking on X" reports nothing before it).
                 if verb.i == span.start or (verb.i > span.start and doc[verb.i - 1].is_punct):
                     prev = [s for s in seg.sentences if s.paragraph == sentence.paragraph and s.end <= sentence.start]
                     if prev:
                         content = (prev[0].start, prev[-1].end)
             if content is None:
                 continue
+            # "called Trump \"unhinged\"": a naming frame says all in two words.
+            min_words = MIN_NAMING_WORDS if _object_with_complement(verb, span) == content else MIN_DIRECT_WORDS
             for start, end in _around_attribution(verb, subject, content):
-                add(start, end, "indirect", sentence.index, verb.text, cue)
+                add(start, end, "indirect", sentence.index, verb.text, cue, min_words)
         for obj, content in _according_to(span):
             source = _source_of(obj, span)
             cue = speaker_cue_for(source, span)
@@ -666,7 +704,26 @@ def _direct_quote_verb(seg: SegmentedArticle, q_start: int, q_end: int) -> str |
     return verbs[0].text if verbs else None
 
 
+# '"..." ― Ann Lee' / '"..." - Ann Lee, voter': a quote signed with a dash and a name ending its paragraph.
+_SIGNATURE = re.compile(r'[\s.,]*["\u201d\u2019\']?[.,]?\s*[\u2015\u2014\u2013-]\s*([^\n]{3,80}?)\s*\.?[ \t]*$', re.MULTILINE)
+
+
+def _signature_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> SpeakerCue | None:
+    """The person who signs a quote: a dash right after the closing mark, then a person's name (and
+    perhaps a description after a comma), then the end of the line."""
+    paragraph_end = next((end for start, end in seg.paragraphs if start <= q_start < end), None)
+    if paragraph_end is None or (match := _SIGNATURE.match(seg.text, q_end, paragraph_end)) is None:
+        return None
+    name_start = match.start(1)
+    for ent in _facts(seg.doc).ents:
+        if ent.label_ == "PERSON" and ent.start_char == name_start:
+            return _cue_from_entity(ent)
+    return None
+
+
 def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> SpeakerCue | None:
+    if (signed := _signature_cue(seg, q_start, q_end)) is not None:
+        return signed
     for verb in _speech_verbs_near(seg, q_start, q_end):
         subject = _subject_of(verb)
         if subject is not None and not (q_start <= subject.idx < q_end):

@@ -234,15 +234,29 @@ def _copy(doc: Doc) -> Doc:
     return Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
 
 
+# A block of lines is hard-wrapped prose (one paragraph) when no line is longer than this; a block with a
+# longer line holds one paragraph per line (text exported with single newlines between paragraphs).
+WRAPPED_LINE_CHARS = 100
+
+
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
-    """Paragraphs are separated by blank lines (or by single newlines in bare text)."""
+    """Paragraphs are separated by blank lines, or by single newlines in a block whose lines are not
+    hard-wrapped (a line longer than WRAPPED_LINE_CHARS)."""
     spans = []
     for match in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*", text):
-        chunk = match.group(0)
-        stripped = chunk.strip()
-        if stripped:
-            start = match.start() + chunk.index(stripped)
-            spans.append((start, start + len(stripped)))
+        block = match.group(0)
+        lines = block.split("\n")
+        pieces = [(match.start(), block)]
+        if len(lines) > 1 and max(len(line) for line in lines) > WRAPPED_LINE_CHARS:
+            offsets = [match.start()]
+            for line in lines[:-1]:
+                offsets.append(offsets[-1] + len(line) + 1)
+            pieces = list(zip(offsets, lines, strict=True))
+        for offset, chunk in pieces:
+            stripped = chunk.strip()
+            if stripped:
+                start = offset + chunk.index(stripped)
+                spans.append((start, start + len(stripped)))
     return spans
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.segment import paragraph_spans
 from tests.test_candidates import attributed, speaker_of
 
 
@@ -32,3 +33,61 @@ def test_reported_clause_before_a_later_quote_is_kept() -> None:
     quotes = [q for _, q, s in attributed(text) if s == "Anna Berg"]
     assert any(q.startswith("she saw no need to change anything about her campaign") for q in quotes), quotes
     assert "we tell the truth, we deal with the issues" in quotes, quotes
+
+
+def test_naming_frame_of_two_words_is_kept_with_its_closing_mark() -> None:
+    text = 'Former Ohio Gov. Jan Novak called Tom Reed "reckless." Reed did not reply.'
+    assert ("indirect", 'Tom Reed "reckless."', "Jan Novak") in attributed(text)
+
+
+def test_title_case_headline_label_is_a_speaker_when_the_article_names_them() -> None:
+    text = "Reed: Budget Talks Have Stalled Again, \u2018I Fear the Worst\u2019\n\nTom Reed, an analyst at Harbor Capital Partners, spoke to reporters."
+    assert ("indirect", "Budget Talks Have Stalled Again, \u2018I Fear the Worst\u2019", "Tom Reed") in attributed(text)
+
+
+def test_title_case_headline_label_unknown_to_the_article_is_no_speaker() -> None:
+    text = "Update: Budget Talks Have Stalled Again\n\nMaria Gonzalez, an analyst at Harbor Capital Partners, spoke to reporters."
+    assert not any("Budget Talks" in quote for _, quote, _ in attributed(text))
+
+
+def test_a_survey_finding_is_reported_content_but_a_police_finding_is_not() -> None:
+    text = (
+        "A survey by the Harbor Institute found that most voters in the county opposed the new toll. "
+        "Police found that the back door of the shop had been forced open."
+    )
+    quotes = [q for _, q, _ in attributed(text)]
+    assert "most voters in the county opposed the new toll" in quotes
+    assert not any("back door" in q for q in quotes)
+
+
+def test_single_newlines_between_long_lines_are_paragraph_breaks_but_wrapped_lines_are_not() -> None:
+    long_line = "Maria Gonzalez, an analyst at Harbor Capital Partners, spoke at length about the budget on Monday morning."
+    text = f"Title\n\n{long_line}\nShe left.\n\nA hard-wrapped paragraph\ncontinues on this line."
+    assert [text[a:b] for a, b in paragraph_spans(text)] == ["Title", long_line, "She left.", "A hard-wrapped paragraph\ncontinues on this line."]
+
+
+def test_participle_after_a_comma_does_not_swallow_the_paragraph_before_it() -> None:
+    text = (
+        "Harbor Council\n\n"
+        "Maria Gonzalez, an analyst at Harbor Capital Partners, said on Monday that the council was not listening to its voters at all.\n"
+        "\u201cWe do not pay anyone to attend these meetings,\u201d Gonzalez said during a discussion with the council on Thursday evening.\n"
+        "Gonzalez also took the opportunity to comment more generally on the council, remarking in particular on its sister council, HTC."
+    )
+    assert ("direct", "We do not pay anyone to attend these meetings", "Maria Gonzalez") in attributed(text)
+
+
+def test_a_participle_reports_nothing_before_it() -> None:
+    text = "Maria Gonzalez, an analyst at Harbor Capital Partners, spoke about the harbor, remarking in particular on the sister town, Eastport."
+    assert not any("spoke about the harbor" in quote for _, quote, _ in attributed(text))
+
+
+def test_a_quote_signed_with_a_dash_and_a_name_is_that_persons() -> None:
+    text = (
+        "Voters at the rally told us what they thought.\n\n"
+        "\u201cThe new toll is a tax on people who work in the city.\u201d \u2015 Maria Gonzalez\n"
+        "\u201cWe cannot keep paying more for roads that never get fixed.\u201d \u2014 Tom Reed, a bus driver"
+    )
+    found = attributed(text)
+    assert ("direct", "The new toll is a tax on people who work in the city.", "Maria Gonzalez") in found
+    assert ("direct", "We cannot keep paying more for roads that never get fixed.", "Tom Reed") in found
+
