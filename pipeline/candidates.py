@@ -62,7 +62,7 @@ OBJECT_CONTENT_VERBS = frozenset(
     "call highlight urge lash criticize criticise praise welcome recommend pledge emphasize emphasise stress underline underscore".split()
 )
 # "A Morning Consult poll found that ...": a finding verb reports content only when its subject is a
-# poll, survey, study or report (a named body's one is an organisation speaker, others are unnamed).
+# poll, survey, study or report (one by a named body speaks for that body; others are unnamed sources).
 FINDING_VERBS = frozenset("find".split())
 RESEARCH_NOUNS = frozenset("poll survey study report analysis review audit investigation inquiry research census".split())
 # Verbs whose reported content is a yes/no question: "questioned if X", "asked whether X".
@@ -704,7 +704,7 @@ def _direct_quote_verb(seg: SegmentedArticle, q_start: int, q_end: int) -> str |
     return verbs[0].text if verbs else None
 
 
-# '"..." ― Ann Lee' / '"..." - Ann Lee, voter': a quote signed with a dash and a name ending its paragraph.
+# '"..." ― Ann Lee' / '"..." - Ann Lee, voter': a quote signed with a dash and a name that ends its line.
 _SIGNATURE = re.compile(r'[\s.,]*["\u201d\u2019\']?[.,]?\s*[\u2015\u2014\u2013-]\s*([^\n]{3,80}?)\s*\.?[ \t]*$', re.MULTILINE)
 
 

@@ -234,20 +234,21 @@ def _copy(doc: Doc) -> Doc:
     return Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
 
 
-# A block of lines is hard-wrapped prose (one paragraph) when no line is longer than this; a block with a
-# longer line holds one paragraph per line (text exported with single newlines between paragraphs).
+# A block of lines holds one paragraph per line (text exported with single newlines between paragraphs)
+# when at least half of its lines are longer than this; otherwise it is one hard-wrapped paragraph (where
+# only an unbreakable run such as a URL makes a line this long).
 WRAPPED_LINE_CHARS = 100
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
     """Paragraphs are separated by blank lines, or by single newlines in a block whose lines are not
-    hard-wrapped (a line longer than WRAPPED_LINE_CHARS)."""
+    hard-wrapped (at least half of them longer than WRAPPED_LINE_CHARS)."""
     spans = []
     for match in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*", text):
         block = match.group(0)
         lines = block.split("\n")
         pieces = [(match.start(), block)]
-        if len(lines) > 1 and max(len(line) for line in lines) > WRAPPED_LINE_CHARS:
+        if len(lines) > 1 and 2 * sum(len(line) > WRAPPED_LINE_CHARS for line in lines) >= len(lines):
             offsets = [match.start()]
             for line in lines[:-1]:
                 offsets.append(offsets[-1] + len(line) + 1)

@@ -91,3 +91,9 @@ def test_a_quote_signed_with_a_dash_and_a_name_is_that_persons() -> None:
     assert ("direct", "The new toll is a tax on people who work in the city.", "Maria Gonzalez") in found
     assert ("direct", "We cannot keep paying more for roads that never get fixed.", "Tom Reed") in found
 
+
+
+def test_a_hard_wrapped_paragraph_with_one_long_unbreakable_line_stays_one_paragraph() -> None:
+    url = "https://example.org/" + "a" * 100
+    text = f"The harbor council said on Monday that\nits new toll would start in May, see\n{url}\nfor the details of the plan."
+    assert paragraph_spans(text) == [(0, len(text))]
