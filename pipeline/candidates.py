@@ -122,12 +122,16 @@ def quoted_spans(text: str, paragraphs: list[tuple[int, int]]) -> list[tuple[int
     exports (two apostrophes '' and two backticks ``). A straight mark or a '' pair opens when no
     quote is open and closes one otherwise. A second opening mark inside an open quote is kept as
     text (garbled or nested quotes); a quote left open at the end of a paragraph closes there, as
-    news style continues multi-paragraph quotes with a fresh opening mark.
+    news style continues multi-paragraph quotes with a fresh opening mark. Marks inside a markup tag left
+    in plain text ('<tweet author="@x" date="May 2">') delimit attribute values, not quotes: skipped.
     """
     spans: list[tuple[int, int]] = []
     for p_start, p_end in paragraphs:
         open_at: int | None = None
+        tags = [(m.start(), m.end()) for m in _MARKUP_TAG.finditer(text, p_start, p_end)]
         for mark in _QUOTE_MARK.finditer(text, p_start, p_end):
+            if any(a < mark.start() < b for a, b in tags):
+                continue
             kind = _mark_kind(mark.group(0))
             if open_at is None and kind in ("open", "toggle"):
                 open_at = mark.end()
@@ -139,6 +143,7 @@ def quoted_spans(text: str, paragraphs: list[tuple[int, int]]) -> list[tuple[int
     return [trim_span(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
+_MARKUP_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s+[\w:-]+\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s<>\"']+))*\s*/?>")
 _QUOTE_MARK = re.compile("''|``|[\"" + OPENING_MARKS + CLOSING_MARKS + "]")
 
 
@@ -468,6 +473,10 @@ def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | Non
     if not 1 <= len(between) <= 5 or any(t.pos_ in ("VERB", "AUX") for t in [*between, *after]) or len(after) > 8:
         return None
     if not any(t.dep_ in ("nsubj", "nsubjpass") or t.pos_ in ("PRON", "PROPN") for t in between):
+        return None
+    # What it reports is a clause or a quotation: "Then, last week, Tom Reed called." reports nothing.
+    before = doc[sent.start : comma]
+    if not any(t.pos_ in ("VERB", "AUX") or t.is_quote for t in before):
         return None
     return sent.start_char, doc[comma].idx
 

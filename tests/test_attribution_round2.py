@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.segment import paragraph_spans
+from pipeline.candidates import find_candidates, quoted_spans
+from pipeline.segment import paragraph_spans, segment
 from tests.test_candidates import attributed, speaker_of
 
 
@@ -97,3 +98,16 @@ def test_a_hard_wrapped_paragraph_with_one_long_unbreakable_line_stays_one_parag
     url = "https://example.org/" + "a" * 100
     text = f"The harbor council said on Monday that\nits new toll would start in May, see\n{url}\nfor the details of the plan."
     assert paragraph_spans(text) == [(0, len(text))]
+
+
+def test_quote_marks_inside_a_markup_tag_are_attribute_values_not_quotes() -> None:
+    text = '<post author="@cityhall" date="May 2, 2016">The budget will pass, the mayor wrote.</post>\n\nTom Reed said "it is late" on Friday.'
+    quoted = [text[s:e] for s, e in quoted_spans(text, [(0, text.index("\n\n")), (text.index("Tom"), len(text))])]
+    assert quoted == ["it is late"]
+
+
+def test_a_fronted_adverbial_before_name_and_verb_is_not_reported_content() -> None:
+    text = "Then, last week, Tom Reed called.\n\nThe bridge will close in May, Reed said."
+    found = {text[c.start : c.end] for c in find_candidates(segment(text))}
+    assert "Then, last week" not in found
+    assert "The bridge will close in May" in found
