@@ -35,10 +35,11 @@ from pipeline.topics import MODEL_FILE, TopicModel, encoder_probabilities, mix  
 from train_topics import DEFAULT_CORPUS, MEDIA_CODES, Headline, read_headlines, split_rows, train  # noqa: E402
 
 
-def accuracies(probs: np.ndarray, classes: np.ndarray, rows: list[Headline]) -> dict[str, float | int]:
+def accuracies(probs: np.ndarray, model: TopicModel, rows: list[Headline]) -> dict[str, float | int]:
+    """`probs` in the columns of `model.classes`; policy-only predictions masked as `TopicModel.predict` does."""
     gold = np.array([r.code for r in rows])
-    predicted = classes[probs.argmax(axis=1)]
-    policy_predicted = classes[np.where(np.isin(classes, list(MEDIA_CODES)), -1.0, probs).argmax(axis=1)]
+    predicted = model.classes[probs.argmax(axis=1)]
+    policy_predicted = model.classes[np.where(model.policy_columns, probs, -1.0).argmax(axis=1)]
     policy = ~np.isin(gold, list(MEDIA_CODES))
     return {
         "n": len(rows),
@@ -79,11 +80,11 @@ def main() -> int:
     seconds = time.monotonic() - started
     probs = parts.get("classifier", linear)
     figures: dict[str, object] = {"split": args.split, "fit": len(fit), "model": source}
-    figures["parts_all_codes"] = {name: accuracies(p, model.classes, held)["all_codes"] for name, p in parts.items()}
-    figures["held_out"] = accuracies(probs, model.classes, held)
+    figures["parts_all_codes"] = {name: accuracies(p, model, held)["all_codes"] for name, p in parts.items()}
+    figures["held_out"] = accuracies(probs, model, held)
     for kind in ("article", "caption"):
         chosen = [i for i, r in enumerate(held) if r.text_type == kind]
-        figures[kind] = accuracies(probs[chosen], model.classes, [held[i] for i in chosen])
+        figures[kind] = accuracies(probs[chosen], model, [held[i] for i in chosen])
     figures["headlines_per_second"] = round(len(held) / seconds, 0)
     print(f"CAP headlines, {args.split} split: fitted on {len(fit)}, held out {len(held)}; {source}")
     print("held-out accuracy (all codes): " + ", ".join(f"{name} {value:.3f}" for name, value in figures["parts_all_codes"].items()))  # type: ignore[union-attr]

@@ -44,9 +44,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "cap-nyt-headlines"
-RESOURCES = ROOT / "pipeline" / "resources"
-ENCODER_NAME = "cap_encoder_v1.gguf"  # pipeline/cap_encoder.py: ENCODER_FILE, HEAD_FILE
-HEAD_NAME = "cap_encoder_v1_head.npz"
+sys.path.insert(0, str(ROOT))
+from pipeline.cap_encoder import ENCODER_FILE, FORMAT_VERSION, HEAD_FILE  # noqa: E402  (numpy only: imports in the torch venv too)
+
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "1_Pooling", "sentence_bert_config.json")
 
 
@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--work", type=Path, default=Path("/tmp/cap-encoder-work"), help="the fine-tuned model in transformers' format, and held-out probabilities")
     parser.add_argument("--llama-cpp-src", type=Path, help="llama.cpp's source (vendor/llama.cpp of the llama-cpp-python sdist): export to GGUF")
-    parser.add_argument("--out-dir", type=Path, default=RESOURCES, help="where the GGUF and head go")
+    parser.add_argument("--out-dir", type=Path, default=ENCODER_FILE.parent, help="where the GGUF and head go")
     parser.add_argument("--export-only", action="store_true", help="export an already fine-tuned --work model")
     parser.add_argument("--mix", type=Path, help="project venv: score saved held-out probabilities beside the linear recipe")
     args = parser.parse_args()
@@ -115,12 +115,12 @@ def export(work: Path, llama_cpp_src: Path, out_dir: Path) -> None:
     if not converter.is_file():
         raise SystemExit(f"{converter} not found: give --llama-cpp-src the vendor/llama.cpp folder of the llama-cpp-python sdist")
     out_dir.mkdir(parents=True, exist_ok=True)
-    gguf = out_dir / ENCODER_NAME
+    gguf = out_dir / ENCODER_FILE.name
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(llama_cpp_src / "gguf-py"), str(llama_cpp_src)])}
     subprocess.run([sys.executable, str(converter), str(work / "model"), "--outfile", str(gguf), "--outtype", "q8_0"], check=True, env=env)
     with np.load(work / "model" / "head.npz") as head:
-        np.savez(out_dir / HEAD_NAME, format_version=np.array(1), weight=head["weight"].astype(np.float32), bias=head["bias"].astype(np.float32), codes=head["codes"].astype(np.int16))
-    print(f"wrote {gguf} ({gguf.stat().st_size / 1e6:.1f} MB) and {out_dir / HEAD_NAME}")
+        np.savez(out_dir / HEAD_FILE.name, format_version=np.array(FORMAT_VERSION), weight=head["weight"].astype(np.float32), bias=head["bias"].astype(np.float32), codes=head["codes"].astype(np.int16))
+    print(f"wrote {gguf} ({gguf.stat().st_size / 1e6:.1f} MB) and {out_dir / HEAD_FILE.name}")
 
 
 def fine_tune(args: argparse.Namespace) -> None:
