@@ -11,7 +11,9 @@ Printed figures, for the classifier and (all codes only) for each part alone:
   all codes      accuracy over every held-out headline, the 7 NYT media codes (24 26 27 29 30 31 99) included
   policy rows    accuracy over headlines coded 1-23 only (predictions still range over all 28 codes)
   policy only    headlines coded 1-23, prediction restricted to CAP major topics, as the pipeline emits them
-each also for text_type article / caption, and the headlines per second of the classifier.
+each also for text_type article / caption, and the headlines per second of the classifier. Last, the
+keyword stems of pipeline/topics.py (which decide an article's codes wherever they match) against the
+classifier, on the held-out policy headlines where a stem matches.
 
 usage: .venv/bin/python scripts/bench_cap.py [--corpus ../shared/corpora/cap-nyt-headlines] [--split random|time] [--encoder-dir DIR] [--json out.json]
 """
@@ -31,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from pipeline.cap_encoder import ENCODER_FILE, HEAD_FILE, CapEncoder  # noqa: E402
-from pipeline.topics import MODEL_FILE, TopicModel, encoder_probabilities, mix  # noqa: E402
+from pipeline.segment import segment  # noqa: E402
+from pipeline.topics import MODEL_FILE, TopicModel, encoder_probabilities, mix, topic_scores  # noqa: E402
 from train_topics import DEFAULT_CORPUS, MEDIA_CODES, Headline, read_headlines, split_rows, train  # noqa: E402
 
 
@@ -47,6 +50,25 @@ def accuracies(probs: np.ndarray, model: TopicModel, rows: list[Headline]) -> di
         "all_codes": round(float(np.mean(predicted == gold)), 4),
         "policy_rows": round(float(np.mean(predicted[policy] == gold[policy])), 4),
         "policy_only": round(float(np.mean(policy_predicted[policy] == gold[policy])), 4),
+    }
+
+
+def keywords_against_classifier(probs: np.ndarray, model: TopicModel, rows: list[Headline]) -> dict[str, float | int]:
+    """On policy headlines where a keyword stem matches (the headline read as an article's title), how often
+    the stems' top topic is the gold one, and how often the classifier's (CAP codes only) is."""
+    empty = segment("")
+    stems, classifier, gold = [], [], []
+    for row, p in zip(rows, np.where(model.policy_columns, probs, -1.0), strict=True):
+        scores = topic_scores(empty, row.title)
+        if row.code in MEDIA_CODES or not any(scores.values()):
+            continue
+        stems.append(max(scores, key=lambda c: (scores[c], -c)))
+        classifier.append(int(model.classes[p.argmax()]))
+        gold.append(row.code)
+    return {
+        "n": len(gold),
+        "stems": round(float(np.mean(np.array(stems) == np.array(gold))), 4),
+        "classifier": round(float(np.mean(np.array(classifier) == np.array(gold))), 4),
     }
 
 
@@ -94,6 +116,8 @@ def main() -> int:
         assert isinstance(row, dict)
         print(f"{name:10} {row['n']:>6} {row['all_codes']:>10.3f} {row['policy_rows']:>12.3f} {row['policy_only']:>12.3f}")
     print(f"{figures['headlines_per_second']:.0f} headlines/s")
+    figures["keyword_headlines"] = kw = keywords_against_classifier(probs, model, held)
+    print(f"policy headlines with a keyword stem: {kw['n']}; top topic right: stems {kw['stems']:.3f}, classifier {kw['classifier']:.3f}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
