@@ -14,10 +14,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import PrefectServer, wait_until
 from tests.support import API_KEY, audit_outputs, write_articles
@@ -58,8 +60,30 @@ def _parameter_box(page, name: str):  # noqa: ANN001, ANN202
     return page.locator("div.schema-form-property").filter(has=label).locator("textarea")
 
 
-def _run_id_from(page) -> str:  # noqa: ANN001
-    return page.url.split("/runs/flow-run/")[1].split("?")[0].split("/")[0]
+def _submit_run(page, server: PrefectServer, deployment_id: str, wanted: Callable[[dict], bool], what: str) -> dict:  # noqa: ANN001
+    """Click Submit on a Custom run form and return the flow run it created.
+
+    The form validates the parameters on the server, creates the run and closes (Prefect 3.9 goes back to the
+    deployment's Runs tab). Once, on a loaded CI machine, a click left the form in place and no run was made; a click
+    that neither closed the form nor created a run within a minute is therefore repeated once, and a second failure
+    reports what the page showed.
+    """
+
+    def the_run() -> dict | None:
+        runs = server.flow_runs(deployment_id={"any_": [deployment_id]})
+        return next((r for r in runs if wanted(r["parameters"])), None)
+
+    for attempt in (1, 2):
+        page.get_by_role("button", name="Submit").click()
+        try:
+            page.wait_for_url(lambda url: not urlsplit(url).path.endswith("/run"), timeout=60_000)  # the form closes
+            break
+        except PlaywrightTimeout:
+            if the_run() is not None:
+                break
+            if attempt == 2:
+                raise AssertionError(f"Submit twice left the form in place and created no run ({what}); the page showed:\n{page.inner_text('body')[:3000]}") from None
+    return wait_until(the_run, timeout=180, what=what, interval=1)  # a hang guard: slow on a loaded machine
 
 
 def _show_artifact(page, server: PrefectServer, run_id: str, key: str, path: Path) -> None:  # noqa: ANN001
@@ -93,13 +117,7 @@ def test_custom_run_from_the_ui_with_another_input_folder(browser_page, serve_de
     assert page.get_by_text("Folder of articles").first.is_visible(), "parameter descriptions are shown in the form"
     box.fill(str(other))
     _snap(page, SCREENSHOTS / "custom-run.png")
-    page.get_by_role("button", name="Submit").click()
-
-    def the_run() -> dict | None:
-        runs = server.flow_runs(deployment_id={"any_": [deployment["id"]]})
-        return next((r for r in runs if r["parameters"].get("input_dir") == str(other)), None)
-
-    run = wait_until(the_run, timeout=180, what="the flow run started from the UI", interval=1)  # a hang guard: slow on a loaded machine
+    run = _submit_run(page, server, deployment["id"], lambda p: p.get("input_dir") == str(other), "the flow run started from the UI")
     run = server.wait_for_flow_run(run["id"], timeout=180)
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["parameters"]["input_dir"] == str(other) and run["parameters"]["output_dir"] == str(out)
@@ -190,13 +208,7 @@ def test_run_from_the_ui_with_strategy_llm_against_a_configured_endpoint(browser
         page.locator(".p-select-option", has_text=re.compile(r"^\s*llm\s*$")).first.click()
         assert choice.inner_text().strip() == "llm"
         _snap(page, SCREENSHOTS / "custom-run-strategy-llm.png")
-        page.get_by_role("button", name="Submit").click()
-
-        def the_run() -> dict | None:
-            runs = server.flow_runs(deployment_id={"any_": [deployment["id"]]})
-            return next((r for r in runs if r["parameters"].get("strategy") == "llm"), None)
-
-        run = wait_until(the_run, timeout=180, what="the flow run started from the UI with strategy llm", interval=1)
+        run = _submit_run(page, server, deployment["id"], lambda p: p.get("strategy") == "llm", "the flow run started from the UI with strategy llm")
         run = server.wait_for_flow_run(run["id"], timeout=600)
         assert run["state_type"] == "COMPLETED", run["state"]
         assert oracle.chunk_requests >= 2, "the model was asked to extract, window by window"
