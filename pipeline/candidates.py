@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -518,6 +519,39 @@ def _around_attribution(verb: Token, subject: Token | None, content: tuple[int, 
     return [p for p in pieces if p[1] > p[0]]
 
 
+def _next_report(verb: Token, content: tuple[int, int], sent: SpacySpan, quotes: list[tuple[int, int]]) -> tuple[Token, int] | None:
+    """'said A and insisted that B', 'said A, adding that B': a second reporting verb joined to the reported clause
+    (by "and"/"but" or as a participle after a comma) starts a statement of its own. Returns that verb and
+    where the first statement ends, or None."""
+    start, end = content
+    if start <= verb.idx:
+        return None
+    doc = verb.doc
+    for tok in sent:
+        if not start < tok.idx < end or tok.pos_ != "VERB" or tok.lemma_ not in SPEECH_VERBS:
+            continue
+        if any(q_start <= tok.idx < q_end for q_start, q_end in quotes):
+            continue
+        before = tok.i - 1
+        while before > sent.start and doc[before].dep_ == "advmod" and doc[before].head == tok:
+            before -= 1  # "and later told", "and also insisted"
+        joiner = doc[before]
+        comma = joiner.text == "," or (joiner.is_quote and before > sent.start and doc[before - 1].text == ",")  # '"...," stating'
+        if not ((tok.dep_ == "conj" and joiner.dep_ == "cc") or (tok.tag_ == "VBG" and tok.dep_ in ("advcl", "conj", "xcomp") and comma)):
+            continue
+        # It must report a clause ("and insisted that B", ", adding that B") or decline to ("and declined to
+        # comment"); an object ("..., citing weaker demand") is the reason given, part of the first statement.
+        if not any(c.i > tok.i and (c.dep_ == "ccomp" or (c.dep_ == "xcomp" and _names_no_content(c))) for c in tok.children):
+            continue
+        last = before if joiner.is_quote else before - 1  # a closing mark after the comma stays with its quote
+        while last > sent.start and (doc[last].is_punct and not doc[last].is_quote):
+            last -= 1
+        cut = doc[last].idx + len(doc[last].text)
+        if cut > start:
+            return tok, cut
+    return None
+
+
 def _name_colon(seg: SegmentedArticle, p_start: int, p_end: int) -> tuple[SpeakerCue, tuple[int, int]] | None:
     """'<Name>: <words>' opening a paragraph (headlines, transcripts, live blogs): the name's words.
 
@@ -601,6 +635,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             return
         candidates.append(QuoteCandidate(len(candidates), start, end, kind, sentence, cue, speaker))
 
+    shared_subject: dict[int, Token] = {}  # a second reporting verb joined to a reported clause -> the first's subject
     for sentence in seg.sentences:
         span = doc.char_span(sentence.start, sentence.end, alignment_mode="expand")
         if span is None:
@@ -611,7 +646,12 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             if any(q_start <= verb.idx < q_end for q_start, q_end in quotes):
                 continue  # a verb inside quoted words belongs to the quote, not to an attribution of it
             content = _content_span(verb, span)
-            subject = _subject_of(verb)
+            subject = shared_subject.get(verb.i) or _subject_of(verb)
+            if content is not None and (joined := _next_report(verb, content, span, quotes)) is not None:
+                second, cut = joined
+                content = (content[0], cut)
+                if subject is not None and not any(c.dep_ in ("nsubj", "nsubjpass") for c in second.children):
+                    shared_subject[second.i] = subject
             cue = speaker_cue_for(subject, span) if subject is not None else None
             if subject is None and content is not None:
                 continue  # no one is said to have said it (garbled or subjectless fragment)
@@ -666,8 +706,8 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         before = len(candidates)
         add(q_start, q_end, "direct", sentence.index, cue_source.cue if cue_source else None, cue_source.speaker_cue if cue_source else None)
         if len(candidates) > before and cue_source is None:
-            candidates[-1].speaker_cue = _direct_quote_cue(seg, q_start, q_end)
-            candidates[-1].cue = _direct_quote_verb(seg, q_start, q_end)
+            candidates[-1].speaker_cue = _direct_quote_cue(seg, q_start, q_end, quotes)
+            candidates[-1].cue = _direct_quote_verb(seg, q_start, q_end, quotes)
 
     candidates.sort(key=lambda c: c.start)
     deduped: list[QuoteCandidate] = []
@@ -693,8 +733,8 @@ def looks_like_title(quoted: str) -> bool:
     return bool(content) and all(w[0].isupper() for w in content)
 
 
-def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int) -> list[Token]:
-    """Speech verbs in the quote's sentences but outside the quoted words."""
+def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]] = ()) -> list[Token]:
+    """Speech verbs in the quote's sentences but outside the quoted words (and outside the other `quotes`)."""
     first = seg.sentence_at(q_start)
     last = seg.sentence_at(max(q_start, q_end - 1))
     lo, hi = first.start, last.end
@@ -705,11 +745,12 @@ def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int) -> list[
     span = seg.doc.char_span(lo, hi, alignment_mode="expand")
     if span is None:
         return []
-    return [t for t in span if t.lemma_ in SPEECH_VERBS and t.pos_ in ("VERB", "AUX") and not (q_start <= t.idx < q_end)]
+    quoted = [(q_start, q_end), *quotes]
+    return [t for t in span if t.lemma_ in SPEECH_VERBS and t.pos_ in ("VERB", "AUX") and not any(a <= t.idx < b for a, b in quoted)]
 
 
-def _direct_quote_verb(seg: SegmentedArticle, q_start: int, q_end: int) -> str | None:
-    verbs = _speech_verbs_near(seg, q_start, q_end)
+def _direct_quote_verb(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]] = ()) -> str | None:
+    verbs = _speech_verbs_near(seg, q_start, q_end, quotes)
     return verbs[0].text if verbs else None
 
 
@@ -730,12 +771,78 @@ def _signature_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> SpeakerCu
     return None
 
 
-def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int) -> SpeakerCue | None:
+_AFTER_QUOTE = re.compile(r"""[\s"'\u201d\u2019\u00bb,.?!]*""")
+
+
+def _subject_after_quote(seg: SegmentedArticle, q_start: int, q_end: int) -> Token | None:
+    """'"...," Lee fumed', '"...?" she went on', '"...," Ann Lee, the mayor, tweeted': a name or "he"/"she"
+    right after the quote (after its comma, or after a question or exclamation in the same sentence) that is
+    the subject of a verb outside the quote. Whatever the verb, that subject is who said the quoted words."""
+    doc = seg.doc
+    paragraph_end = seg.paragraphs[seg.sentence_at(q_start).paragraph][1]
+    gap = _AFTER_QUOTE.match(seg.text, q_end, paragraph_end).group(0)  # closing marks, punctuation, spaces
+    name_at = q_end + len(gap)
+    if name_at >= paragraph_end or not ("," in gap or (seg.text[q_end - 1] in "?!" and "." not in gap)):
+        return None
+    span = doc.char_span(name_at, paragraph_end, alignment_mode="expand")
+    if span is None or not len(span):
+        return None
+    first = span[0]
+    ent = next((e for e in _facts(doc).ents if e.start == first.i), None)
+    if ent is not None and ent.label_ in ("PERSON", "ORG"):
+        subject = ent.root
+    elif first.lower_ in ("he", "she") or (ent is None and first.pos_ == "PROPN"):
+        subject = first
+        while subject.dep_ == "compound" and subject.head.pos_ == "PROPN" and subject.head.i > subject.i:
+            subject = subject.head  # "Ann Lee": the name's head
+    else:
+        return None
+    verb = subject.head
+    if subject.dep_ == "nsubj" and verb.pos_ in ("VERB", "AUX") and verb.i > subject.i and not q_start <= verb.idx < q_end:
+        return subject
+    # A parse that hangs the name on the quote ('"...," Ann Lee, the mayor's aide, said of it'): the name is
+    # still the subject when a verb without a subject of its own follows it, directly or after an appositive.
+    end = ent.end if ent is not None and ent.label_ in ("PERSON", "ORG") else subject.i + 1
+    if end >= len(doc):
+        return None
+    follower = doc[end]
+    if follower.text == ",":
+        closing = next((t for t in doc[end + 1 : min(end + 16, len(doc))] if t.text == "," or t.is_sent_end), None)
+        follower = doc[closing.i + 1] if closing is not None and closing.text == "," and closing.i + 1 < len(doc) else follower
+    if follower.pos_ != "VERB" or follower.tag_ not in ("VBD", "VBZ", "VBP") or any(c.dep_ in ("nsubj", "nsubjpass") for c in follower.children):
+        return None
+    return subject
+
+
+def _subject_before_colon(seg: SegmentedArticle, q_start: int, quotes: Sequence[tuple[int, int]]) -> Token | None:
+    """'Lee responded pointedly, with a smile: "..."', 'as Ann Lee put it: "..."': a quote after a colon is said
+    by the subject (a name or "he"/"she") of the last verb before the colon in that sentence."""
+    lead = re.search(r""":[\s"'\u201c\u2018\u00ab`]*$""", seg.text[max(0, q_start - 8) : q_start])
+    if lead is None:
+        return None
+    colon = max(0, q_start - 8) + lead.start()
+    sentence = seg.sentence_at(colon)
+    span = seg.doc.char_span(sentence.start, colon, alignment_mode="contract")
+    if span is None:
+        return None
+    for verb in reversed(span):
+        if verb.pos_ not in ("VERB", "AUX") or any(a <= verb.idx < b for a, b in quotes):
+            continue
+        subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
+        if subject is not None and (subject.ent_type_ in ("PERSON", "ORG") or subject.pos_ == "PROPN" or subject.lower_ in ("he", "she")):
+            return subject
+        return None  # the nearest verb has no named subject: someone else's clause
+    return None
+
+
+def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]] = ()) -> SpeakerCue | None:
     if (signed := _signature_cue(seg, q_start, q_end)) is not None:
         return signed
-    for verb in _speech_verbs_near(seg, q_start, q_end):
+    for verb in _speech_verbs_near(seg, q_start, q_end, quotes):
         subject = _subject_of(verb)
         if subject is not None and not (q_start <= subject.idx < q_end):
             sent = _sentence_of(seg.doc[verb.i])
             return speaker_cue_for(subject, sent)
+    if (subject := _subject_after_quote(seg, q_start, q_end) or _subject_before_colon(seg, q_start, quotes)) is not None:
+        return speaker_cue_for(subject, _sentence_of(subject))
     return None

@@ -54,7 +54,7 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
         person = inventory.person_for_mention(cue.text, cue.start)
         if person is not None:
             return RuleSpeaker(person, "certain")
-        org = inventory.org_for_mention(cue.text, cue.start)
+        org = inventory.org_for_mention(cue.text, cue.start) or _org_mentioned_within(inventory, cue)
         if org is not None:
             return RuleSpeaker(org, "certain")
         named = person_from_cue(cue) if cue.kind == "name" or _person_shaped_org_cue(cue) else None
@@ -73,6 +73,16 @@ def rule_speaker(candidate: QuoteCandidate, inventory: Inventory, previous: Pers
     if cue.text.lower() in ("he", "she", "i"):
         return RuleSpeaker(_nearest_person_before(inventory, cue.start) or previous, "guess")
     return RuleSpeaker(previous, "guess")
+
+
+def _org_mentioned_within(inventory: Inventory, cue: SpeakerCue) -> Org | None:
+    """An organisation cue whose bounds the organisation stage drew otherwise ("the Harbor Institute for
+    Justice" read as "Harbor Institute" and "Institute for Justice"): the organisation mentioned first
+    inside it."""
+    if cue.kind != "organisation":
+        return None
+    inside = [(start, -(end - start), org) for org in inventory.organisations for start, end in org.mentions if cue.start <= start and end <= cue.end]
+    return min(inside, key=lambda found: found[:2])[2] if inside else None
 
 
 def _person_shaped_org_cue(cue: SpeakerCue) -> bool:

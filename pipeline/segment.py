@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import spacy
-from spacy.attrs import DEP, IS_SPACE, LOWER, TAG
+from spacy.attrs import DEP, IS_SPACE, LOWER, ORTH, TAG
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.pipeline import EntityRecognizer
@@ -84,9 +84,17 @@ def load_org_ner() -> EntityRecognizer | None:
         return _load_org_ner()
 
 
+# Abbreviated titles that come before a name and that spaCy's English tokenizer splits off their period
+# ("Navy Capt. Jeff Davis" became "Capt" "." and a sentence break before the name, so the speaker was lost).
+# The ones it keeps whole (Mr., Dr., Gen., Gov., Sen., Rep., ...) need no entry.
+TITLE_ABBREVIATIONS = "Capt. Sgt. Lt. Col. Cmdr. Maj. Cpl. Pvt. Brig. Adm. Supt. Insp. Amb. Atty. Msgr. Reps. Sens. Govs. Asst.".split()
+
+
 @lru_cache(maxsize=1)
 def _load_nlp() -> Language:
     nlp = spacy.load(SPACY_MODEL)
+    for abbreviation in TITLE_ABBREVIATIONS:
+        nlp.tokenizer.add_special_case(abbreviation, [{ORTH: abbreviation}])
     if FAST_COMPONENTS:
         _index_attribute_ruler(nlp)
         _cache_lemmas(nlp)

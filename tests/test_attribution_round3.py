@@ -1,0 +1,77 @@
+"""Attribution rules of the third PolNeAR-train error analysis (synthetic sentences, no corpus text)."""
+
+from __future__ import annotations
+
+from pipeline.segment import segment
+from tests.test_candidates import attributed
+
+
+def test_an_abbreviated_title_before_a_name_is_not_a_sentence_end() -> None:
+    for title, name in (("Harbor Police Sgt.", "Tom Reed"), ("Coast Guard spokesman Capt.", "Paul Hale")):
+        text = f'"We will keep the base open for another decade," said {title} {name}, who runs the harbour office.'
+        assert any("base" in s.text and name in s.text for s in segment(text).doc.sents), f"a sentence break after {title}"
+        assert ("direct", "We will keep the base open for another decade", name) in attributed(text)
+
+
+def test_said_a_and_insisted_b_are_two_statements_of_one_speaker() -> None:
+    text = "Ola Berg said on Monday that the harbour plan would cost too much and insisted that the council had never voted on it."
+    quotes = {q: s for _, q, s in attributed(text)}
+    assert quotes.get("the harbour plan would cost too much") == "Ola Berg", quotes
+    assert quotes.get("the council had never voted on it") == "Ola Berg", quotes
+
+
+def test_a_reporting_participle_after_a_comma_starts_its_own_statement_of_the_same_speaker() -> None:
+    text = "Ola Berg said the new tax would hurt farmers in the valley, adding that the mayor had ignored two warnings about it."
+    quotes = {q: s for _, q, s in attributed(text)}
+    assert quotes.get("the new tax would hurt farmers in the valley") == "Ola Berg", quotes
+    assert quotes.get("the mayor had ignored two warnings about it") == "Ola Berg", quotes
+
+
+def test_a_participle_after_a_quoted_comma_leaves_the_closing_mark_with_the_first_statement() -> None:
+    text = 'Ola Berg said last week that Tom Reed represents "harbour money," stating during the meeting that the council had ignored two warnings.'
+    quotes = {q: s for _, q, s in attributed(text)}
+    assert any(q.endswith('money,"') and s == "Ola Berg" for q, s in quotes.items()), quotes
+    assert quotes.get("the council had ignored two warnings") == "Ola Berg", quotes
+
+
+def test_a_name_right_after_a_quote_is_its_speaker_whatever_the_verb() -> None:
+    text = (
+        "Lawmakers met on Tuesday. Tom Reed spoke first.\n\n"
+        '"If they were serious about this, they would have backed the only bill with support from both sides," Ann Lee fumed. '
+        '"That would have shown good faith."'
+    )
+    quotes = {q: s for _, q, s in attributed(text)}
+    assert quotes.get("If they were serious about this, they would have backed the only bill with support from both sides") == "Ann Lee", quotes
+    assert quotes.get("That would have shown good faith.") == "Ann Lee", quotes
+
+
+def test_a_question_then_a_surname_and_any_verb() -> None:
+    text = 'Ann Lee and Tom Reed argued about the budget.\n\n"You know, it happens, right?" Reed went on, as if he had not heard her.'
+    assert ("direct", "You know, it happens, right?", "Tom Reed") in attributed(text)
+
+
+def test_a_name_starting_the_next_sentence_does_not_sign_a_quote_that_ended_one() -> None:
+    text = 'Ann Lee met Tom Reed at the harbour.\n\n"We will win this race in the autumn." Reed then left the stage without a word.'
+    assert all(s != "Tom Reed" for _, q, s in attributed(text) if q.startswith("We will win")), attributed(text)
+
+
+def test_a_quote_after_a_colon_is_the_subjects_of_the_verb_before_it() -> None:
+    text = 'Or, as Tom Reed, a former minister, put it: "The barbarians are no longer at the gate."'
+    assert ("direct", "The barbarians are no longer at the gate.", "Tom Reed") in attributed(text)
+
+
+def test_a_name_and_appositive_after_a_quote_sign_it_when_the_parse_hangs_the_name_on_the_quote() -> None:
+    text = (
+        "The vice president could fume at the mention.\n\n"
+        "''They were professionals, but also competitors,'' Tom H. Reed, the mayor's former chief of staff, said of their time in office."
+    )
+    assert ("direct", "They were professionals, but also competitors", "Tom H. Reed") in attributed(text)
+
+
+def test_an_organisation_source_whose_bounds_the_organisation_stage_drew_otherwise_is_still_named() -> None:
+    text = (
+        "The Harbor Committee spent at least $345,430 on television ads in the general election, according to the "
+        "Brennan Center for Justice. The Brennan Center is a think tank in New York."
+    )
+    speakers = {q: s for _, q, s in attributed(text)}
+    assert speakers.get("The Harbor Committee spent at least $345,430 on television ads in the general election") == "Brennan Center", speakers
