@@ -416,6 +416,8 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
                     return objs[0].left_edge.idx, objs[0].right_edge.idx + len(objs[0].right_edge.text)
             if child.dep_ == "dobj":
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    if (clause := _that_clause_after_object(verb, sent)) is not None:
+        return clause
     if (mined := _mined_frame_content(verb, sent)) is not None:
         return mined
     # "A will B, he said.": the verb trails the clause it reports.
@@ -436,6 +438,27 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
 
 
 NAMING_VERBS = frozenset("call describe label brand dub term deem".split())
+# Verbs whose "that" clause can follow an object and phrases: "told the audience at a fundraiser that ...".
+THAT_AFTER_OBJECT_VERBS = frozenset("say tell inform assure remind warn".split())
+
+
+def _that_clause_after_object(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'X told the audience at his fundraiser for veterans that he ...': a parse that hangs the "that" clause
+    on the last noun as a relative clause. The clause is the content when "that" is not its subject (so not
+    "the plan that failed") and no other verb stands between the speech verb and "that"."""
+    if verb.lemma_ not in THAT_AFTER_OBJECT_VERBS:
+        return None
+    for token in sent.doc[verb.i + 1 : sent.end]:
+        if token.pos_ in ("VERB", "AUX") or token.is_quote or token.text in ";:":
+            return None
+        if token.lower_ != "that" or token.dep_ != "mark":
+            continue
+        clause = token.head
+        if clause.i <= token.i or not any(c.dep_ in ("nsubj", "nsubjpass") and c.i > token.i for c in clause.children):
+            return None
+        last = sent[-1] if not sent[-1].is_punct else sent.doc[sent.end - 2]
+        return sent.doc[token.i + 1].idx, last.idx + len(last.text)
+    return None
 
 
 def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
@@ -467,11 +490,16 @@ def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | Non
     """
     doc = sent.doc
     comma = next((i for i in range(verb.i - 1, max(sent.start, verb.i - 7) - 1, -1) if doc[i].text == "," or doc[i].is_quote), None)
+    if comma is not None and comma == verb.i - 1 and doc[comma].text == ",":
+        # '<clause>, her aide, Ann Lee, said': the comma closes an appositive; the subject phrase starts a
+        # comma further back.
+        comma = next((i for i in range(verb.i - 3, max(sent.start, verb.i - 10) - 1, -1) if doc[i].text == ","), None)
+        comma = next((i for i in range(comma - 1, max(sent.start, comma - 7) - 1, -1) if doc[i].text == ","), None) if comma is not None else None
     if comma is None or comma - sent.start < 3:
         return None
     between = doc[comma + 1 : verb.i]
     after = doc[verb.i + 1 : sent.end]
-    if not 1 <= len(between) <= 5 or any(t.pos_ in ("VERB", "AUX") for t in [*between, *after]) or len(after) > 8:
+    if not 1 <= len(between) <= 12 or any(t.pos_ in ("VERB", "AUX") for t in [*between, *after]) or len(after) > 8:
         return None
     if not any(t.dep_ in ("nsubj", "nsubjpass") or t.pos_ in ("PRON", "PROPN") for t in between):
         return None

@@ -75,3 +75,23 @@ def test_an_organisation_source_whose_bounds_the_organisation_stage_drew_otherwi
     )
     speakers = {q: s for _, q, s in attributed(text)}
     assert speakers.get("The Harbor Committee spent at least $345,430 on television ads in the general election") == "Brennan Center", speakers
+
+
+def test_told_an_audience_at_an_event_that_reports_the_that_clause() -> None:
+    text = (
+        "On Thursday night, Tom Reed told the audience at his fundraiser for veterans that he and the Harbor Times had "
+        "multiple conversations on Thursday but that nothing could change his mind."
+    )
+    quotes = [q for _, q, s in attributed(text) if s == "Tom Reed"]
+    assert any(q.startswith("he and the Harbor Times had multiple conversations") for q in quotes), attributed(text)
+
+
+def test_a_that_relative_clause_after_an_object_is_not_reported_content() -> None:
+    text = "Ann Lee told reporters about the harbour plan that failed in the council last year."
+    assert not any(q.startswith("failed") for _, q, _ in attributed(text)), attributed(text)
+
+
+def test_a_trailing_attribution_with_an_appositive_subject_reports_the_clause_before_it() -> None:
+    clause = "Despite a series of costly defeats on Tuesday night, Sen. Ann Lee remains committed to seeing the primary through to the convention"
+    text = clause + ", her top aide, Tad Morrow, told the Harbor Post."
+    assert ("indirect", clause, "Tad Morrow") in attributed(text)
