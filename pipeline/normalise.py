@@ -9,6 +9,7 @@ given in an appositive or a title (`pipeline.roles`). Organisations come from
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.organisations import Org, find_organisations, org_for_mention
@@ -57,9 +58,10 @@ def _strip_honorifics(text: str) -> str:
     return re.sub(r"['’]s?$", "", bare).strip(" ,.")
 
 
-def build_inventory(seg: SegmentedArticle) -> Inventory:
+def build_inventory(seg: SegmentedArticle, speaking: Sequence[tuple[int, int]] = ()) -> Inventory:
+    """The article's people and organisations; `speaking`: spans of statement sources (see `org_entities`)."""
     people = _people(seg)
-    orgs = find_organisations(seg, [p.name for p in people])
+    orgs = find_organisations(seg, [p.name for p in people], speaking)
     inventory = Inventory(people, orgs)
     attach_roles(seg, people, orgs, inventory.org_for_mention)
     return inventory

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pycountry
@@ -156,19 +156,38 @@ def _clean_org_text(text: str) -> str:
     return text
 
 
-def org_entities(seg: SegmentedArticle) -> list[Entity]:
+def org_entities(seg: SegmentedArticle, speaking: Sequence[tuple[int, int]] = ()) -> list[Entity]:
     """Organisation mentions in text order: the CoNLL-trained recogniser's when it is installed, else
     spaCy's ORG entities; plus international bodies and parties spaCy labels as places or groups
-    ("EU", "Republican")."""
+    ("EU", "Republican"). `speaking`: spans of statement sources ("according to X", "X said")."""
     if seg.organisations is None:
         found = [e for e in seg.entities if e.label == "ORG"]
     else:
         # The recogniser's organisations, and spaCy's where the recogniser saw no entity at all (it was
-        # trained on 1996 Reuters and misses names it never saw; where it reads a person or place, it wins).
+        # trained on 1996 Reuters and misses names it never saw; where it reads a person or place, it wins,
+        # except that a place does not speak: a source spaCy reads as an organisation is one).
         found = list(seg.organisations)
-        found += [e for e in seg.entities if e.label == "ORG" and _recogniser_unsure(e, seg.recognised or []) and _stands_alone(seg, e)]
+        found += [
+            e
+            for e in seg.entities
+            if e.label == "ORG"
+            and (_recogniser_unsure(e, seg.recognised or []) or _speaks_not_a_person(e, seg, speaking))
+            and _stands_alone(seg, e)
+        ]
     found += [e for e in seg.entities if e.label in ("GPE", "NORP", "ORG") and _canonical_form(e.text) and not any(e.start < o.end and o.start < e.end for o in found)]
     return _repair_spans(seg.text, sorted(found, key=lambda e: e.start), [e for e in seg.entities if e.label == "PERSON"])
+
+
+def _speaks_not_a_person(ent: Entity, seg: SegmentedArticle, speaking: Sequence[tuple[int, int]]) -> bool:
+    """A statement's source that spaCy reads as an organisation and the recogniser as a place: places do not
+    speak ("according to the Harbor Center"). Not one it reads as a person or a nationality ("the Briton said"),
+    nor an acronym it reads as a place ("UAE said")."""
+    if not any(start <= ent.start and ent.end <= end for start, end in speaking):
+        return False
+    if re.fullmatch(r"(?:[Tt]he\s+)?(?:[A-Z]\.?){2,5}", ent.text.strip()):
+        return False  # "UAE", "the U.S.": an acronym read as a place is most likely a country's
+    overlapping = [r for r in seg.recognised or [] if ent.start < r.end and r.start < ent.end]
+    return bool(overlapping) and all(r.label == "LOC" for r in overlapping)
 
 
 def _recogniser_unsure(ent: Entity, recognised: list[Entity]) -> bool:
@@ -256,11 +275,11 @@ def _split_lists(text: str, entities: list[Entity]) -> list[Entity]:
     return pieces
 
 
-def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = ()) -> list[Org]:
-    """The article's organisations, in order of first mention, keyed O1, O2, ..."""
+def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = (), speaking: Sequence[tuple[int, int]] = ()) -> list[Org]:
+    """The article's organisations, in order of first mention, keyed O1, O2, ... (`speaking`: see `org_entities`)."""
     text = seg.text
     orgs: list[Org] = []
-    entities = org_entities(seg)
+    entities = org_entities(seg, speaking)
     if seg.organisations is not None:
         # A "person" the recogniser reads as an organisation (a club spaCy takes for a name), or a fixture
         # ("Northfield v Eastbrook"), lends no name words.

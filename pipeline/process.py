@@ -49,12 +49,12 @@ def extract_record(
         seg = segment(article.text)
     elif seg.text != article.text:
         raise ValueError(f"the parse given for {article.source_file} is of another text")
-    inventory = build_inventory(seg)
     if strategy == "llm" and llm is not None:
-        found = extract_with_model(seg, article.title, inventory, llm)
+        found = extract_with_model(seg, article.title, build_inventory(seg), llm)
         parts = (found.quotes, found.organisations, to_policy_areas(found.codes, found.evidence))
         return _record(article, parts, llm, usage_before, started, model=model, backend=backend, strategy=strategy, model_items=found.counts())
     candidates = find_candidates(seg)
+    inventory = inventory_for(seg, candidates)
     rule_guesses = _rule_speakers(candidates, inventory, article.text)
     chunks = chunk_article(article.text, seg.paragraphs)
 
@@ -137,6 +137,11 @@ def _record(
             model_items=model_items,
         ),
     )
+
+
+def inventory_for(seg: SegmentedArticle, candidates: list[QuoteCandidate]) -> Inventory:
+    """The article's people and organisations, told which mentions are the sources of statements."""
+    return build_inventory(seg, [(c.speaker_cue.start, c.speaker_cue.end) for c in candidates if c.speaker_cue and c.speaker_cue.kind == "organisation"])
 
 
 def _rule_speakers(candidates: list[QuoteCandidate], inventory: Inventory, text: str = "") -> list[RuleSpeaker]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline.candidates import find_candidates
+from pipeline.process import inventory_for
 from pipeline.segment import segment
 from tests.test_candidates import attributed
 
@@ -95,3 +97,17 @@ def test_a_trailing_attribution_with_an_appositive_subject_reports_the_clause_be
     clause = "Despite a series of costly defeats on Tuesday night, Sen. Ann Lee remains committed to seeing the primary through to the convention"
     text = clause + ", her top aide, Tad Morrow, told the Harbor Post."
     assert ("indirect", clause, "Tad Morrow") in attributed(text)
+
+
+def test_a_source_the_organisation_recogniser_reads_as_a_place_is_an_organisation() -> None:
+    text = "The Harbor Committee spent at least $345,430 on television ads in the general election, according to the Norwood Center."
+    seg = segment(text)
+    assert any(r.text == "Norwood Center" and r.label == "LOC" for r in seg.recognised or []), "the premise: the recogniser reads a place"
+    assert ("indirect", "The Harbor Committee spent at least $345,430 on television ads in the general election", "Norwood Center") in attributed(text)
+    assert "Norwood Center" in {o.name for o in inventory_for(seg, find_candidates(seg)).organisations}
+
+
+def test_a_nationality_that_speaks_is_not_made_an_organisation() -> None:
+    text = 'The Briton, who lost his title in March, said: "I was in shock as soon as he told me and it still has not sunk in."'
+    seg = segment(text)
+    assert "Briton" not in {o.name for o in inventory_for(seg, find_candidates(seg)).organisations}

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from pipeline.candidates import find_candidates, quoted_spans, trim_span
-from pipeline.normalise import Org, Person, build_inventory
-from pipeline.process import _rule_speakers
+from pipeline.normalise import Org, Person
+from pipeline.process import _rule_speakers, inventory_for
 from pipeline.segment import segment
 
 
 def attributed(text: str) -> list[tuple[str, str, str | None]]:
     """(type, quote text, speaker name) for every candidate the rules attribute."""
     seg = segment(text)
-    inventory = build_inventory(seg)
     candidates = find_candidates(seg)
+    inventory = inventory_for(seg, candidates)
     guesses = _rule_speakers(candidates, inventory, text)
     out = []
     for c, g in zip(candidates, guesses, strict=True):
