@@ -697,6 +697,8 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             for start, end in _around_attribution(verb, subject, content):
                 add(start, end, "indirect", sentence.index, verb.text, cue, min_words)
         for obj, content in _according_to(span):
+            if any(q_start <= obj.idx < q_end for q_start, q_end in quotes):
+                continue  # "according to X" inside quoted words is the speaker's, who relays X
             source = _source_of(obj, span)
             cue = speaker_cue_for(source, span)
             add(content[0], content[1], "indirect", sentence.index, "according to", cue)

@@ -111,3 +111,13 @@ def test_a_nationality_that_speaks_is_not_made_an_organisation() -> None:
     text = 'The Briton, who lost his title in March, said: "I was in shock as soon as he told me and it still has not sunk in."'
     seg = segment(text)
     assert "Briton" not in {o.name for o in inventory_for(seg, find_candidates(seg)).organisations}
+
+
+def test_according_to_inside_a_quote_leaves_the_quote_to_the_person_relaying_it() -> None:
+    text = (
+        "The council met on Monday to discuss the harbour.\n\n"
+        "Reporter Ann Lee says:\n\n"
+        '"Well, according to the harbour master, the situation there is tense. Security forces clashed with an armed group near the docks."'
+    )
+    found = attributed(text)
+    assert [(t, s) for t, q, s in found if "situation there is tense" in q] == [("direct", "Ann Lee")], found
