@@ -171,14 +171,14 @@ def org_entities(seg: SegmentedArticle, speaking: Sequence[tuple[int, int]] = ()
             e
             for e in seg.entities
             if e.label == "ORG"
-            and (_recogniser_unsure(e, seg.recognised or []) or _speaks_not_a_person(e, seg, speaking))
+            and (_recogniser_unsure(e, seg.recognised or []) or _source_read_as_place(e, seg, speaking))
             and _stands_alone(seg, e)
         ]
     found += [e for e in seg.entities if e.label in ("GPE", "NORP", "ORG") and _canonical_form(e.text) and not any(e.start < o.end and o.start < e.end for o in found)]
     return _repair_spans(seg.text, sorted(found, key=lambda e: e.start), [e for e in seg.entities if e.label == "PERSON"])
 
 
-def _speaks_not_a_person(ent: Entity, seg: SegmentedArticle, speaking: Sequence[tuple[int, int]]) -> bool:
+def _source_read_as_place(ent: Entity, seg: SegmentedArticle, speaking: Sequence[tuple[int, int]]) -> bool:
     """A statement's source that spaCy reads as an organisation and the recogniser as a place: places do not
     speak ("according to the Harbor Center"). Not one it reads as a person or a nationality ("the Briton said"),
     nor an acronym it reads as a place ("UAE said")."""

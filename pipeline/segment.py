@@ -85,9 +85,9 @@ def load_org_ner() -> EntityRecognizer | None:
 
 
 # Abbreviated titles that come before a name and that spaCy's English tokenizer splits off their period
-# ("Navy Capt. Jeff Davis" became "Capt" "." and a sentence break before the name, so the speaker was lost).
+# ("Navy Capt. Jane Doe" became "Capt" "." and a sentence break before the name, so the speaker was lost).
 # The ones it keeps whole (Mr., Dr., Gen., Gov., Sen., Rep., ...) need no entry.
-TITLE_ABBREVIATIONS = "Capt. Sgt. Lt. Col. Cmdr. Maj. Cpl. Pvt. Brig. Adm. Supt. Insp. Amb. Atty. Msgr. Reps. Sens. Govs. Asst.".split()
+TITLE_ABBREVIATIONS = "Capt. Sgt. Lt. Col. Cmdr. Maj. Cpl. Pvt. Brig. Supt. Insp. Amb. Atty. Msgr. Reps. Sens. Govs. Asst.".split()
 
 
 @lru_cache(maxsize=1)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pipeline.candidates import find_candidates
+from types import SimpleNamespace
+
+from pipeline.candidates import QuoteCandidate, SpeakerCue, find_candidates
+from pipeline.ground import rule_speaker
+from pipeline.normalise import Inventory, Org
+from pipeline.organisations import _source_read_as_place
 from pipeline.process import inventory_for
-from pipeline.segment import segment
+from pipeline.segment import Entity, segment
 from tests.test_candidates import attributed
 
 
@@ -71,12 +76,19 @@ def test_a_name_and_appositive_after_a_quote_sign_it_when_the_parse_hangs_the_na
 
 
 def test_an_organisation_source_whose_bounds_the_organisation_stage_drew_otherwise_is_still_named() -> None:
-    text = (
-        "The Harbor Committee spent at least $345,430 on television ads in the general election, according to the "
-        "Brennan Center for Justice. The Brennan Center is a think tank in New York."
+    text = "Spending rose by a third, according to the Norwood Center for Justice."
+    start = text.index("the Norwood")
+    inventory = Inventory(
+        people=[],
+        organisations=[
+            Org(key="O1", name="Norwood Center", mentions=[(start + 4, start + 18)]),
+            Org(key="O2", name="Center for Justice", mentions=[(start + 12, start + 30)]),
+        ],
     )
-    speakers = {q: s for _, q, s in attributed(text)}
-    assert speakers.get("The Harbor Committee spent at least $345,430 on television ads in the general election") == "Brennan Center", speakers
+    cue = SpeakerCue("the Norwood Center for Justice", start, start + 30, "organisation")
+    candidate = QuoteCandidate(0, 0, 24, "indirect", 0, "according to", cue)
+    guess = rule_speaker(candidate, inventory, None, text)
+    assert guess.source is not None and guess.source.name == "Norwood Center" and guess.confidence == "certain"
 
 
 def test_told_an_audience_at_an_event_that_reports_the_that_clause() -> None:
@@ -107,10 +119,14 @@ def test_a_source_the_organisation_recogniser_reads_as_a_place_is_an_organisatio
     assert "Norwood Center" in {o.name for o in inventory_for(seg, find_candidates(seg)).organisations}
 
 
-def test_a_nationality_that_speaks_is_not_made_an_organisation() -> None:
-    text = 'The Briton, who lost his title in March, said: "I was in shock as soon as he told me and it still has not sunk in."'
-    seg = segment(text)
-    assert "Briton" not in {o.name for o in inventory_for(seg, find_candidates(seg)).organisations}
+def test_only_a_source_the_recogniser_reads_as_a_place_is_made_an_organisation() -> None:
+    seg = SimpleNamespace(recognised=[Entity("Briton", "MISC", 4, 10), Entity("Harbor Center", "LOC", 30, 43), Entity("UAE", "LOC", 50, 53), Entity("Ann Lee", "PER", 60, 67)])
+    speaking = [(0, 10), (26, 43), (50, 53), (60, 67)]
+    assert _source_read_as_place(Entity("Harbor Center", "ORG", 30, 43), seg, speaking)
+    assert not _source_read_as_place(Entity("Harbor Center", "ORG", 30, 43), seg, [(0, 10)]), "not a source"
+    assert not _source_read_as_place(Entity("Briton", "ORG", 4, 10), seg, speaking), "a nationality"
+    assert not _source_read_as_place(Entity("UAE", "ORG", 50, 53), seg, speaking), "an acronym: a country's"
+    assert not _source_read_as_place(Entity("Ann Lee", "ORG", 60, 67), seg, speaking), "a person"
 
 
 def test_according_to_inside_a_quote_leaves_the_quote_to_the_person_relaying_it() -> None:
