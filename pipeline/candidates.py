@@ -148,6 +148,11 @@ _MARKUP_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s+[\w:-]+\s*=\s*(?:\"[^\"<>]*\"
 _QUOTE_MARK = re.compile("''|``|[\"" + OPENING_MARKS + CLOSING_MARKS + "]")
 
 
+def _in_spans(offset: int, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether a character offset falls inside one of the (start, end) spans (quoted words, say)."""
+    return any(start <= offset < end for start, end in spans)
+
+
 def _mark_kind(mark: str) -> Literal["open", "close", "toggle"]:
     if mark == "``" or mark in OPENING_MARKS:
         return "open"
@@ -482,6 +487,11 @@ def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | N
     return start, end
 
 
+def _last_comma(doc: Doc, from_i: int, down_to: int) -> int | None:
+    """The index of the last comma token in doc[down_to : from_i + 1], or None."""
+    return next((i for i in range(from_i, down_to - 1, -1) if doc[i].text == ","), None)
+
+
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     """'<clause>, she said (on Monday).' read from the surface when the parse tangles the clause.
 
@@ -491,10 +501,10 @@ def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | Non
     doc = sent.doc
     comma = next((i for i in range(verb.i - 1, max(sent.start, verb.i - 7) - 1, -1) if doc[i].text == "," or doc[i].is_quote), None)
     if comma is not None and comma == verb.i - 1 and doc[comma].text == ",":
-        # '<clause>, her aide, Ann Lee, said': the comma closes an appositive; the subject phrase starts a
-        # comma further back.
-        comma = next((i for i in range(verb.i - 3, max(sent.start, verb.i - 10) - 1, -1) if doc[i].text == ","), None)
-        comma = next((i for i in range(comma - 1, max(sent.start, comma - 7) - 1, -1) if doc[i].text == ","), None) if comma is not None else None
+        # '<clause>, her aide, Ann Lee, said': the comma closes an appositive; the subject phrase starts at
+        # the comma before the one that opens it.
+        opening = _last_comma(doc, verb.i - 3, max(sent.start, verb.i - 10))
+        comma = _last_comma(doc, opening - 1, max(sent.start, opening - 7)) if opening is not None else None
     if comma is None or comma - sent.start < 3:
         return None
     between = doc[comma + 1 : verb.i]
@@ -558,7 +568,7 @@ def _next_report(verb: Token, content: tuple[int, int], sent: SpacySpan, quotes:
     for tok in sent:
         if not start < tok.idx < end or tok.pos_ != "VERB" or tok.lemma_ not in SPEECH_VERBS:
             continue
-        if any(q_start <= tok.idx < q_end for q_start, q_end in quotes):
+        if _in_spans(tok.idx, quotes):
             continue
         before = tok.i - 1
         while before > sent.start and doc[before].dep_ == "advmod" and doc[before].head == tok:
@@ -671,7 +681,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         for verb in span:
             if verb.pos_ not in ("VERB", "AUX") or not (verb.lemma_ in SPEECH_VERBS or _reports_finding(verb)):
                 continue
-            if any(q_start <= verb.idx < q_end for q_start, q_end in quotes):
+            if _in_spans(verb.idx, quotes):
                 continue  # a verb inside quoted words belongs to the quote, not to an attribution of it
             content = _content_span(verb, span)
             subject = shared_subject.get(verb.i) or _subject_of(verb)
@@ -697,7 +707,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             for start, end in _around_attribution(verb, subject, content):
                 add(start, end, "indirect", sentence.index, verb.text, cue, min_words)
         for obj, content in _according_to(span):
-            if any(q_start <= obj.idx < q_end for q_start, q_end in quotes):
+            if _in_spans(obj.idx, quotes):
                 continue  # "according to X" inside quoted words is the speaker's, who relays X
             source = _source_of(obj, span)
             cue = speaker_cue_for(source, span)
@@ -736,8 +746,9 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         before = len(candidates)
         add(q_start, q_end, "direct", sentence.index, cue_source.cue if cue_source else None, cue_source.speaker_cue if cue_source else None)
         if len(candidates) > before and cue_source is None:
-            candidates[-1].speaker_cue = _direct_quote_cue(seg, q_start, q_end, quotes)
-            candidates[-1].cue = _direct_quote_verb(seg, q_start, q_end, quotes)
+            verbs = _speech_verbs_near(seg, q_start, q_end, quotes)
+            candidates[-1].speaker_cue = _direct_quote_cue(seg, q_start, q_end, quotes, verbs)
+            candidates[-1].cue = verbs[0].text if verbs else None
 
     candidates.sort(key=lambda c: c.start)
     deduped: list[QuoteCandidate] = []
@@ -763,8 +774,8 @@ def looks_like_title(quoted: str) -> bool:
     return bool(content) and all(w[0].isupper() for w in content)
 
 
-def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]] = ()) -> list[Token]:
-    """Speech verbs in the quote's sentences but outside the quoted words (and outside the other `quotes`)."""
+def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]]) -> list[Token]:
+    """Speech verbs in the quote's sentences but outside quoted words (`quotes`: all the article's quotes, this one too)."""
     first = seg.sentence_at(q_start)
     last = seg.sentence_at(max(q_start, q_end - 1))
     lo, hi = first.start, last.end
@@ -775,13 +786,7 @@ def _speech_verbs_near(seg: SegmentedArticle, q_start: int, q_end: int, quotes: 
     span = seg.doc.char_span(lo, hi, alignment_mode="expand")
     if span is None:
         return []
-    quoted = [(q_start, q_end), *quotes]
-    return [t for t in span if t.lemma_ in SPEECH_VERBS and t.pos_ in ("VERB", "AUX") and not any(a <= t.idx < b for a, b in quoted)]
-
-
-def _direct_quote_verb(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]] = ()) -> str | None:
-    verbs = _speech_verbs_near(seg, q_start, q_end, quotes)
-    return verbs[0].text if verbs else None
+    return [t for t in span if t.lemma_ in SPEECH_VERBS and t.pos_ in ("VERB", "AUX") and not _in_spans(t.idx, quotes)]
 
 
 # '"..." ― Ann Lee' / '"..." - Ann Lee, voter': a quote signed with a dash and a name that ends its line.
@@ -819,8 +824,9 @@ def _subject_after_quote(seg: SegmentedArticle, q_start: int, q_end: int) -> Tok
         return None
     first = span[0]
     ent = next((e for e in _facts(doc).ents if e.start == first.i), None)
-    if ent is not None and ent.label_ in ("PERSON", "ORG"):
-        subject = ent.root
+    named = ent if ent is not None and ent.label_ in ("PERSON", "ORG") else None
+    if named is not None:
+        subject = named.root
     elif first.lower_ in ("he", "she") or (ent is None and first.pos_ == "PROPN"):
         subject = first
         while subject.dep_ == "compound" and subject.head.pos_ == "PROPN" and subject.head.i > subject.i:
@@ -832,7 +838,7 @@ def _subject_after_quote(seg: SegmentedArticle, q_start: int, q_end: int) -> Tok
         return subject
     # A parse that hangs the name on the quote ('"...," Ann Lee, the mayor's aide, said of it'): the name is
     # still the subject when a verb without a subject of its own follows it, directly or after an appositive.
-    end = ent.end if ent is not None and ent.label_ in ("PERSON", "ORG") else subject.i + 1
+    end = named.end if named is not None else subject.i + 1
     if end >= len(doc):
         return None
     follower = doc[end]
@@ -856,7 +862,7 @@ def _subject_before_colon(seg: SegmentedArticle, q_start: int, quotes: Sequence[
     if span is None:
         return None
     for verb in reversed(span):
-        if verb.pos_ not in ("VERB", "AUX") or any(a <= verb.idx < b for a, b in quotes):
+        if verb.pos_ not in ("VERB", "AUX") or _in_spans(verb.idx, quotes):
             continue
         subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
         if subject is not None and (subject.ent_type_ in ("PERSON", "ORG") or subject.pos_ == "PROPN" or subject.lower_ in ("he", "she")):
@@ -865,10 +871,12 @@ def _subject_before_colon(seg: SegmentedArticle, q_start: int, quotes: Sequence[
     return None
 
 
-def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]] = ()) -> SpeakerCue | None:
+def _direct_quote_cue(seg: SegmentedArticle, q_start: int, q_end: int, quotes: Sequence[tuple[int, int]], verbs: list[Token]) -> SpeakerCue | None:
+    """Who said a quote no reported clause holds: its signature, the subject of a speech verb near it (`verbs`,
+    from `_speech_verbs_near`), the name right after it, or the subject before a colon."""
     if (signed := _signature_cue(seg, q_start, q_end)) is not None:
         return signed
-    for verb in _speech_verbs_near(seg, q_start, q_end, quotes):
+    for verb in verbs:
         subject = _subject_of(verb)
         if subject is not None and not (q_start <= subject.idx < q_end):
             sent = _sentence_of(seg.doc[verb.i])
