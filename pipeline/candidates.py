@@ -443,12 +443,12 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
 
 
 NAMING_VERBS = frozenset("call describe label brand dub term deem".split())
-# Verbs whose "that" clause can follow an object and phrases: "told the audience at a fundraiser that ...".
+# Verbs whose "that" clause can follow an object and phrases: "told the crowd at a dinner that ...".
 THAT_AFTER_OBJECT_VERBS = frozenset("say tell inform assure remind warn".split())
 
 
 def _that_clause_after_object(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
-    """'X told the audience at his fundraiser for veterans that he ...': a parse that hangs the "that" clause
+    """'X told the crowd at his dinner for volunteers that he ...': a parse that hangs the "that" clause
     on the last noun as a relative clause. The clause is the content when "that" is not its subject (so not
     "the plan that failed") and no other verb stands between the speech verb and "that"."""
     if verb.lemma_ not in THAT_AFTER_OBJECT_VERBS:
@@ -851,7 +851,7 @@ def _subject_after_quote(seg: SegmentedArticle, q_start: int, q_end: int) -> Tok
 
 
 def _subject_before_colon(seg: SegmentedArticle, q_start: int, quotes: Sequence[tuple[int, int]]) -> Token | None:
-    """'Lee responded pointedly, with a smile: "..."', 'as Ann Lee put it: "..."': a quote after a colon is said
+    """'Lee answered calmly: "..."', 'as Ann Lee put it: "..."': a quote after a colon is said
     by the subject (a name or "he"/"she") of the last verb before the colon in that sentence."""
     lead = re.search(r""":[\s"'\u201c\u2018\u00ab`]*$""", seg.text[max(0, q_start - 8) : q_start])
     if lead is None:
