@@ -201,6 +201,8 @@ def _entity_at(token: Token, sent: SpacySpan, labels: tuple[str, ...] = ("ORG", 
 
 def _cue_from_entity(ent: SpacySpan) -> SpeakerCue:
     kind: SpeakerCueKind = "organisation" if ent.label_ == "ORG" else "name" if ent.label_ == "PERSON" else "description"
+    if kind == "organisation" and len(ent) == 1 and any(p.text.split()[-1] == ent.text for p in _facts(ent.doc).people):
+        kind = "name"  # one word read as an organisation here and as a person's surname elsewhere ("Lee said")
     if kind == "description":
         # "Republicans", "many Democrats", "Germans": a group named by a nationality or party is unnamed.
         root = ent.root
@@ -214,6 +216,12 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     if lowered in PRONOUNS:
         antecedent = _antecedent(subject) if lowered in ("he", "she") else None
         return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun", antecedent=antecedent)
+    if subject.ent_type_ not in ("PERSON", "ORG"):
+        # "One of the men, Ann Lee, said" and a dateline the parser made the subject ("WASHINGTON --
+        # President Ann Lee ... said"): the name in apposition speaks.
+        for child in subject.children:
+            if child.dep_ == "appos" and (ent := _entity_at(child, sent)) is not None:
+                return _cue_from_entity(ent)
     start, end = _name_span(subject, sent)
     for ent in _ents_in(sent):
         if ent.start <= subject.i < ent.end and (ent.label_ in ("ORG", "PERSON") or subject.pos_ != "PROPN"):
@@ -262,6 +270,7 @@ class _PersonMention:
     text: str
     sentence_start: int  # token index of the first token of its sentence
     subject: bool  # its root is a (passive) subject
+    speaks: bool  # ... of a speech verb ("Lee said ...")
 
 
 @dataclass(frozen=True)
@@ -290,7 +299,9 @@ def _facts(doc: Doc) -> _DocFacts:
                 bounds[i] = (sent.start, sent.end)
         ents = tuple(doc.ents)
         people = [
-            _PersonMention(e.start, e.end, e.start_char, e.end_char, e.text, bounds[e.start][0], e.root.dep_ in ("nsubj", "nsubjpass"))
+            _PersonMention(
+                e.start, e.end, e.start_char, e.end_char, e.text, bounds[e.start][0], e.root.dep_ in ("nsubj", "nsubjpass"), e.root.dep_ == "nsubj" and e.root.head.lemma_ in SPEECH_VERBS
+            )
             for e in ents
             if e.label_ == "PERSON"
         ]
@@ -312,13 +323,15 @@ def _ents_in(span: SpacySpan) -> list[SpacySpan]:
 
 def _antecedent(pronoun: Token) -> SpeakerCue | None:
     """The person a 'he'/'she' most plausibly means: in the nearest sentence before it (or its own clause
-    before it) that names a person, the person who is a subject there, else the first person named there."""
+    before it) that names a person, the person who speaks there, else the one who is a subject there, else
+    the first person named there."""
     people = [p for p in _facts(pronoun.doc).people if p.end <= pronoun.i and pronoun.idx - p.start_char < ANTECEDENT_WINDOW]
     if not people:
         return None
     sentence_start = people[-1].sentence_start
     same = [p for p in people if p.sentence_start == sentence_start]
-    subjects = [p for p in same if p.subject]
+    # One who speaks there is the likeliest ("Lee said he never met Reed. He added ..."), then the last subject.
+    subjects = [p for p in same if p.speaks] or [p for p in same if p.subject]
     chosen = subjects[-1] if subjects else same[0]
     return SpeakerCue(chosen.text, chosen.start_char, chosen.end_char, "name")
 
@@ -332,6 +345,12 @@ def _reports_finding(verb: Token) -> bool:
 
 
 def _subject_of(verb: Token) -> Token | None:
+    # "As reported by the Gazette, ...": the agent of a passive as-clause.
+    if verb.tag_ == "VBN" and verb.dep_ == "advcl" and any(c.dep_ == "mark" and c.lower_ == "as" for c in verb.children):
+        agent = next((c for c in verb.children if c.dep_ == "agent"), None)
+        pobj = next((c for c in agent.children if c.dep_ == "pobj"), None) if agent is not None else None
+        if pobj is not None:
+            return pobj
     # Of several subjects (a garbled parse of '"..., but they ...," Ann Lee said'), the one nearest the verb.
     for child in sorted(verb.children, key=lambda c: abs(c.i - verb.i)):
         if child.dep_ in ("nsubj", "nsubjpass"):
@@ -423,6 +442,8 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
                 return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
     if (clause := _that_clause_after_object(verb, sent)) is not None:
         return clause
+    if (clause := _as_clause_content(verb, sent)) is not None:
+        return clause
     if (mined := _mined_frame_content(verb, sent)) is not None:
         return mined
     # "A will B, he said.": the verb trails the clause it reports.
@@ -437,7 +458,7 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         return trailing
     # "The plan, she said, will fail.": an attribution set off by commas inside the clause it reports
     # (the whole sentence; the attribution itself is cut out by `_around_attribution`).
-    if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and set_off:
+    if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and (set_off or _subject_set_off(verb, sent)):
         return sent.start_char, sent.end_char
     return None
 
@@ -490,6 +511,45 @@ def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | N
 def _last_comma(doc: Doc, from_i: int, down_to: int) -> int | None:
     """The index of the last comma token in doc[down_to : from_i + 1], or None."""
     return next((i for i in range(from_i, down_to - 1, -1) if doc[i].text == ","), None)
+
+
+def _subject_set_off(verb: Token, sent: SpacySpan) -> bool:
+    """'If X, Ann Lee warned, Y': the attribution is set off by commas though the parse hangs the clause
+    before it on the verb."""
+    subject = next((c for c in verb.children if c.dep_ == "nsubj" and c.i < verb.i), None)
+    if subject is None or subject.left_edge.i <= sent.start:
+        return False
+    after = verb.i + 1
+    return sent.doc[subject.left_edge.i - 1].text == "," and after < sent.end and sent.doc[after].text == ","
+
+
+def _as_clause_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'As the Gazette reported, <clause>.' / '<clause>, as Lee noted.': an as-clause that attributes the
+    clause it modifies (the clause before or after it, not the as-clause itself)."""
+    head = verb.head
+    if verb.dep_ != "advcl" or head.i == verb.i or not any(c.dep_ == "mark" and c.lower_ == "as" for c in verb.children):
+        return None
+    # Only a bare attribution ("As Lee said (on Monday / in a letter / to reporters)"): an as-clause with
+    # content of its own is one of time or manner ("As Lee talked about X", "as he discussed X").
+    for child in verb.children:
+        if child.dep_ in ("ccomp", "xcomp", "advcl", "acomp", "attr", "oprd"):
+            return None
+        if child.dep_ == "dobj" and not (_names_no_content(child) or child.ent_type_ == "ORG"):
+            return None
+        if child.dep_ == "prep" and child.lower_ not in ("in", "on", "at", "to", "during", "earlier", "last"):
+            return None
+    if verb.tag_ == "VBN" and verb.lemma_ not in LEGACY_SPEECH_VERBS:
+        return None  # "as shown by X" is a demonstration, "as reported by X" an attribution
+    lo, hi = verb.left_edge.i, verb.right_edge.i
+    left, right = max(head.left_edge.i, sent.start), min(head.right_edge.i, sent.end - 1)
+    doc = sent.doc
+    if lo == left:  # the as-clause leads
+        first = next((i for i in range(hi + 1, right + 1) if not doc[i].is_punct), None)
+        return None if first is None else (doc[first].idx, doc[right].idx + len(doc[right].text))
+    if hi >= right - 1:  # it trails (before the final stop)
+        last = next((i for i in range(lo - 1, left - 1, -1) if not doc[i].is_punct), None)
+        return None if last is None else (doc[left].idx, doc[last].idx + len(doc[last].text))
+    return None
 
 
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
@@ -685,6 +745,8 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
                 continue  # a verb inside quoted words belongs to the quote, not to an attribution of it
             content = _content_span(verb, span)
             subject = shared_subject.get(verb.i) or _subject_of(verb)
+            if subject is not None and _in_spans(subject.idx, quotes):
+                subject = None  # a subject inside the quoted words is the quote's own ("We"), not its speaker
             if content is not None and (joined := _next_report(verb, content, span, quotes)) is not None:
                 second, cut = joined
                 content = (content[0], cut)

@@ -79,13 +79,35 @@ def _looks_like_a_name(seg: SegmentedArticle, ent: Entity) -> bool:
     return not any(t.pos_ in ("VERB", "AUX") for t in span[1:])
 
 
+def _in_title_case_line(text: str, ent: Entity) -> bool:
+    """Whether the mention sits in a headline-style line: every word of four letters or more capitalised."""
+    start = text.rfind("\n", 0, ent.start) + 1
+    end = text.find("\n", ent.end)
+    words = re.findall(r"[^\W\d_][\w'’-]{3,}", text[start : end if end >= 0 else len(text)])
+    return len(words) >= 3 and all(w[0].isupper() for w in words)
+
+
+def _headline_name(name: str, body_names: set[str]) -> str:
+    """A name a headline ran on into its verb ("Ann Lee Slams Plan"): the longest leading part that the
+    article's text names as a person; unchanged when no part is."""
+    words = name.split()
+    for k in range(len(words) - 1, 0, -1):
+        if normalise_name(" ".join(words[:k])) in body_names:
+            return " ".join(words[:k])
+    return name
+
+
 def _people(seg: SegmentedArticle) -> list[Person]:
     people: list[Person] = []
     pending: list[Entity] = []
+    in_headline = {id(ent) for ent in seg.entities if ent.label == "PERSON" and _in_title_case_line(seg.text, ent)}
+    body_names = {normalise_name(_strip_honorifics(e.text)) for e in seg.entities if e.label == "PERSON" and id(e) not in in_headline}
     for ent in seg.entities:
         if ent.label != "PERSON":
             continue
         name = _strip_honorifics(ent.text)
+        if id(ent) in in_headline:
+            name = _headline_name(name, body_names)
         if len(name) < 2 or not _looks_like_a_name(seg, ent):
             continue
         if len(name.split()) >= 2 and not any(normalise_name(p.name) == normalise_name(name) for p in people):

@@ -95,10 +95,23 @@ def _load_nlp() -> Language:
     nlp = spacy.load(SPACY_MODEL)
     for abbreviation in TITLE_ABBREVIATIONS:
         nlp.tokenizer.add_special_case(abbreviation, [{ORTH: abbreviation}])
+    nlp.add_pipe("paragraph_starts", before="parser")
     if FAST_COMPONENTS:
         _index_attribute_ruler(nlp)
         _cache_lemmas(nlp)
     return nlp
+
+
+@Language.component("paragraph_starts")
+def _paragraph_starts(doc: Doc) -> Doc:
+    """Start a sentence at every paragraph (see `paragraph_spans`) before the parser runs, which keeps to
+    preset starts. Otherwise a paragraph after a line with no final stop ("... the U.S." or a heading)
+    is parsed as part of it, and its reporting verb hangs on the sentence before."""
+    starts = {start for start, _ in paragraph_spans(doc.text)}
+    for token in doc:
+        if token.idx in starts:
+            token.is_sent_start = True
+    return doc
 
 
 # spaCy's attribute_ruler and lemmatizer cost as much CPU as its parser (Python per token): the ruler asks
@@ -266,8 +279,18 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# Spaces other than the plain one (no-break, thin, ...): spaCy makes each a token of its own, which the
+# parser then hangs somewhere in the sentence ("the\u00a0Republican movement" lost its clause). The parser
+# reads them as plain spaces; one character for one, so every offset still points into the article.
+_ODD_SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+
+
+def _for_parser(text: str) -> str:
+    return _ODD_SPACES.sub(" ", text)
+
+
 def segment(text: str) -> SegmentedArticle:
-    doc = load_nlp()(text)
+    doc = load_nlp()(_for_parser(text))
     return _assemble(text, doc, organisation_mentions(doc))
 
 
@@ -275,7 +298,7 @@ def segment_many(texts: list[str], batch_size: int = 16) -> list[SegmentedArticl
     """`segment` for several articles at once: spaCy and the organisation recogniser each run over
     `batch_size` texts at a time (nlp.pipe), which costs less CPU per article than one by one. Hand each
     parse to `extract_record(..., seg=...)`."""
-    docs = list(load_nlp().pipe(texts, batch_size=batch_size))
+    docs = list(load_nlp().pipe([_for_parser(text) for text in texts], batch_size=batch_size))
     return [_assemble(text, doc, found) for text, doc, found in zip(texts, docs, _recognised(docs, batch_size), strict=True)]
 
 
