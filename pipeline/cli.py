@@ -154,6 +154,7 @@ def evaluate(
 
     _logging(verbose)
     _allow_folders(articles, output_dir, *([records] if records else []))
+    _check_gold(gold)  # before the pipeline runs: a wrong folder should not cost a run
     if records is None:
         from pipeline.llm import EndpointConfig
         from pipeline.run import RunConfig, run_batch
@@ -169,6 +170,18 @@ def evaluate(
 
         write_json_atomic(summary_json, report.to_json())
         typer.echo(f"summary: {summary_json}")
+
+
+def _check_gold(gold: Path) -> None:
+    """Stop with a reason (exit 2) when `gold` holds no readable gold annotations."""
+    from pipeline.evaluate import load_gold
+
+    try:
+        load_gold(gold)
+    except (OSError, ValueError) as error:
+        hint = f" (gold files are in {gold / 'gold'}: pass --gold {gold / 'gold'})" if (gold / "gold").is_dir() else ""
+        typer.echo(f"error: {error}{hint}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 @app.command("export-schemas")

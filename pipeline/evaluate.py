@@ -683,8 +683,11 @@ def load_gold(gold_dir: Path) -> dict[str, dict]:
     """Gold annotations in `gold_dir/*.json`, keyed by their `source_file`."""
     gold: dict[str, dict] = {}
     for path in sorted(Path(gold_dir).glob("*.json")):
-        annotation = json.loads(path.read_text(encoding="utf-8"))
-        source_file = annotation.get("source_file")
+        try:
+            annotation = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:  # also UnicodeDecodeError
+            raise ValueError(f"{path}: not a JSON gold annotation ({error})") from None
+        source_file = annotation.get("source_file") if isinstance(annotation, dict) else None
         if not source_file:
             raise ValueError(f"{path}: gold annotation has no source_file")
         if source_file in gold:

@@ -595,3 +595,24 @@ def test_gold_speaker_given_as_a_whole_source_mention_matches_its_name_part() ->
     assert speaker_matches("Jay Smith", "Jay Smith, the club's 78-year-old president")
     assert not speaker_matches("Bank of America", "Bank of England, which sets rates")
     assert not speaker_matches("Mary Brown", "Jay Smith, the club's 78-year-old president")
+
+
+def test_evaluate_stops_before_running_when_the_gold_folder_holds_no_gold(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    (tmp_path / "set" / "articles").mkdir(parents=True)
+    (tmp_path / "set" / "gold").mkdir()
+    (tmp_path / "set" / "articles" / "a.txt").write_text("Ann Lee said the ferry would run.", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["evaluate", "--rules-only", "--articles", str(tmp_path / "set" / "articles"), "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--gold", str(tmp_path / "set")])
+    assert result.exit_code == 2
+    assert f"pass --gold {tmp_path / 'set' / 'gold'}" in result.output
+    assert not out.exists()  # nothing was run
+    (tmp_path / "set" / "gold" / "a.json").write_text("{not json", encoding="utf-8")
+    result = CliRunner().invoke(app, [*args, "--gold", str(tmp_path / "set" / "gold")])
+    assert result.exit_code == 2
+    assert "a.json: not a JSON gold annotation" in result.output
+    assert "Traceback" not in result.output
