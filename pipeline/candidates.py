@@ -248,8 +248,11 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
     # (with a following "for/of/at X") as a description for the resolver.
     left = subject.left_edge
     right = subject
+    # A bare singular noun with a capital is a name the tagger missed ("Lee at the time said"): its
+    # prepositional phrase is not part of it.
+    bare_name = subject.tag_ == "NN" and subject.text[:1].isupper() and not any(c.dep_ in ("det", "poss") for c in subject.children)
     for child in subject.children:
-        if child.dep_ == "prep" and child.i > subject.i and child.lower_ in ("for", "of", "at", "with", "from"):
+        if child.dep_ == "prep" and child.i > subject.i and child.lower_ in ("for", "of", "at", "with", "from") and not bare_name:
             right = child.right_edge
     det = next((c.lower_ for c in subject.children if c.dep_ in ("det", "poss")), "")
     definite = det in ("the", "this", "that") or det.endswith("'s") or any(c.dep_ == "poss" for c in subject.children)

@@ -370,6 +370,8 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = (), 
         org = add(mention, acronym.group(1) if acronym else None, span)
         if (the := _written_with_the(text, span[0], mention)) and the not in org.aliases:
             org.aliases.append(the)
+    for name, printed, span in _speaking_campaigns(text, speaking, person_tokens):
+        add(name, printed if printed != name else None, span)
     _merge_short_forms(orgs)
     for org in orgs:
         org.type = organisation_type(org.name)
@@ -378,6 +380,22 @@ def find_organisations(seg: SegmentedArticle, person_names: Iterable[str] = (), 
         org.mentions.sort()
     _assign_countries(seg, orgs)
     return orgs
+
+
+# "the Lee campaign said", "Lee's campaign said": a candidate's campaign that speaks is an organisation (the
+# guidelines type campaigns as NGOs), named by the candidate's surname. Only where it is a statement's source:
+# elsewhere "the Lee campaign" is as often the campaigning itself.
+CAMPAIGN = re.compile(r"\b([A-Z][\w-]+)(['’]s?)?\s+(?:presidential\s+|re-?election\s+)?campaign\b")
+
+
+def _speaking_campaigns(text: str, speaking: Sequence[tuple[int, int]], person_tokens: set[str]) -> list[tuple[str, str, tuple[int, int]]]:
+    """(name, as printed, span) of the campaigns of people the article names, inside statement sources."""
+    found = []
+    for start, end in speaking:
+        for m in CAMPAIGN.finditer(text, start, end):
+            if normalise_name(m.group(1)) in person_tokens:
+                found.append((f"{m.group(1)} campaign", m.group(0), (m.start(), m.end())))
+    return found
 
 
 def _written_with_the(text: str, start: int, mention: str) -> str | None:

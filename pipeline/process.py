@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from pipeline.candidates import QuoteCandidate, find_candidates
+from pipeline.candidates import QuoteCandidate, SpeakerCue, find_candidates
 from pipeline.chunk import chunk_article, chunk_for
 from pipeline.extract import ask_organisation_types, ask_speaker, system_prompt
 from pipeline.ground import RuleSpeaker, rule_speaker, to_organisations, to_policy_areas, to_quote, to_unnamed_source_quote
@@ -141,7 +141,12 @@ def _record(
 
 def inventory_for(seg: SegmentedArticle, candidates: list[QuoteCandidate]) -> Inventory:
     """The article's people and organisations, told which mentions are the sources of statements."""
-    return build_inventory(seg, [(c.speaker_cue.start, c.speaker_cue.end) for c in candidates if c.speaker_cue and c.speaker_cue.kind == "organisation"])
+    return build_inventory(seg, [(c.speaker_cue.start, c.speaker_cue.end) for c in candidates if c.speaker_cue and _may_name_a_body(c.speaker_cue)])
+
+
+def _may_name_a_body(cue: SpeakerCue) -> bool:
+    """A source that names an organisation, or a campaign ("the Lee campaign", a description to spaCy)."""
+    return cue.kind == "organisation" or (cue.kind == "description" and cue.head == "campaign" and not cue.plural)
 
 
 def _rule_speakers(candidates: list[QuoteCandidate], inventory: Inventory, text: str = "") -> list[RuleSpeaker]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pipeline.candidates import find_candidates
+from pipeline.ingest import Article
 from pipeline.normalise import build_inventory
+from pipeline.process import extract_record
 from pipeline.segment import segment
 from tests.test_attribution_round3 import _found, _parsed
 from tests.test_candidates import attributed
@@ -127,3 +129,32 @@ def test_an_attribution_set_off_by_commas_inside_the_sentence_reports_both_sides
 def test_one_of_a_group_named_in_apposition_is_the_speaker() -> None:
     text = "One of the men, Jessie Elkins, 70, had served in the navy for years and said he was convinced that the mayor would ruin the town."
     assert ("indirect", "he was convinced that the mayor would ruin the town", "Jessie Elkins") in attributed(text)
+
+
+def test_a_capitalised_bare_noun_subject_is_a_name_without_its_prepositional_phrase() -> None:
+    text = "Tom Reed was asked about the fees. The supporter was later charged with assault. Reed at the time said he had asked his staff to look into paying the fees."
+    assert ("indirect", "he had asked his staff to look into paying the fees", "Tom Reed") in attributed(text)
+
+
+_CAMPAIGNS = (
+    "Ann Lee and Tom Reed met voters on Monday.\n\n"
+    "The Lee campaign said the mayor would announce the harbour plan in March. "
+    "Reed's campaign said it would not debate. The campaign added that the vote had been fair."
+)
+
+
+def test_a_candidates_campaign_that_speaks_is_an_organisation() -> None:
+    record = extract_record(Article("art_c", "c.txt", _CAMPAIGNS, None, None, None, None), None, model="none", backend="rules")
+    quotes = {q.text: q.speaker.name for q in record.quotes}
+    assert quotes.get("the mayor would announce the harbour plan in March") == "Lee campaign", quotes
+    assert quotes.get("it would not debate") == "Reed campaign", quotes
+    assert "the vote had been fair" not in quotes  # "the campaign": whose is not said (the last named is often wrong)
+    organisations = {o.name: o for o in record.organisations}
+    assert organisations["Reed campaign"].type == "ngo" and "Reed's campaign" in organisations["Reed campaign"].aliases
+    assert [u.source for u in record.unnamed_source_quotes] == ["The campaign"]
+
+
+def test_a_campaign_that_does_not_speak_is_not_listed() -> None:
+    text = "Ann Lee met voters on Monday. The Lee campaign is in its second year and has offices in four towns."
+    record = extract_record(Article("art_d", "d.txt", text, None, None, None, None), None, model="none", backend="rules")
+    assert [o.name for o in record.organisations if "campaign" in o.name] == []
