@@ -414,6 +414,14 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     for child in _children(verb, sent):
         if child.dep_ == "ccomp":
             return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    # "Lee said raising fares now would hurt ...": the parser reads a clause with a gerund subject as an open
+    # complement of "said"; the clause runs from the gerund to the end of the sentence.
+    nxt = verb.i + 1
+    if verb.lemma_ == "say" and nxt < sent.end and sent.doc[nxt].tag_ == "VBG" and sent.doc[nxt].dep_ == "xcomp" and sent.doc[nxt].head == verb:
+        last = sent.end - 1
+        while last > nxt and sent.doc[last].is_punct:
+            last -= 1
+        return sent.doc[nxt].idx, sent.doc[last].idx + len(sent.doc[last].text)
     if verb.lemma_ in QUESTION_VERBS:
         for child in _children(verb, sent):
             if child.dep_ in ("advcl", "ccomp") and child.left_edge.lower_ in ("if", "whether"):

@@ -158,3 +158,12 @@ def test_a_campaign_that_does_not_speak_is_not_listed() -> None:
     text = "Ann Lee met voters on Monday. The Lee campaign is in its second year and has offices in four towns."
     record = extract_record(Article("art_d", "d.txt", text, None, None, None, None), None, model="none", backend="rules")
     assert [o.name for o in record.organisations if "campaign" in o.name] == []
+
+
+def test_a_clause_with_a_gerund_subject_after_said_is_reported_whole() -> None:
+    text = (
+        "Tom Reed met the board. Mr. Reed said ending the winter ferry before other money could be found, and without "
+        "knowing who will win the vote, could needlessly cut the islands off for months."
+    )
+    found = attributed(text)
+    assert any(q.startswith("ending the winter ferry") and q.endswith("cut the islands off for months") and s == "Tom Reed" for _, q, s in found), found
