@@ -167,3 +167,8 @@ def test_a_clause_with_a_gerund_subject_after_said_is_reported_whole() -> None:
     )
     found = attributed(text)
     assert any(q.startswith("ending the winter ferry") and q.endswith("cut the islands off for months") and s == "Tom Reed" for _, q, s in found), found
+
+
+def test_urged_someone_to_do_something_reports_both() -> None:
+    text = "After the ruling, Tom Reed urged the harbour council to reopen the winter ferry at once."
+    assert ("indirect", "the harbour council to reopen the winter ferry at once", "Tom Reed") in attributed(text)
