@@ -438,8 +438,11 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     if (named := _object_with_complement(verb, sent)) is not None:
         return named
     if verb.lemma_ in OBJECT_CONTENT_VERBS:
-        # "urged the council to close the road": the object and what it is urged to do.
+        # "urged the council to close the road", "called on the council to ...": who is asked and to do what.
         obj = next((c for c in _children(verb, sent) if c.dep_ == "dobj" and c.i > verb.i), None)
+        if obj is None and verb.lemma_ == "call":
+            on = next((c for c in _children(verb, sent) if c.dep_ == "prep" and c.lower_ == "on" and c.i == verb.i + 1), None)
+            obj = next((c for c in on.children if c.dep_ == "pobj"), None) if on is not None else None
         todo = next((c for c in _children(verb, sent) if c.dep_ == "xcomp" and obj is not None and c.i > obj.i and any(a.lower_ == "to" for a in c.children)), None)
         if obj is not None and todo is not None:
             return obj.left_edge.idx, todo.right_edge.idx + len(todo.right_edge.text)

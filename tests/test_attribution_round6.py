@@ -172,3 +172,5 @@ def test_a_clause_with_a_gerund_subject_after_said_is_reported_whole() -> None:
 def test_urged_someone_to_do_something_reports_both() -> None:
     text = "After the ruling, Tom Reed urged the harbour council to reopen the winter ferry at once."
     assert ("indirect", "the harbour council to reopen the winter ferry at once", "Tom Reed") in attributed(text)
+    called = "Tom Reed called on the council to close the harbour road."
+    assert ("indirect", "the council to close the harbour road", "Tom Reed") in attributed(called)
