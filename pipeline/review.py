@@ -36,7 +36,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from pipeline.write import FAILED_DIR, MANIFEST, RECORDS_DIR, read_regular, write_text_atomic
-from schemas.records import CAP_MAJOR_TOPICS, ArticleRecord
+from schemas.records import CAP_MAJOR_TOPICS, ArticleRecord, name_in_text
 
 REVIEW_PAGE = "review.html"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -222,7 +222,7 @@ def _speaker_spans(text: str, names: list[str]) -> list[tuple[int, int, str]]:
     for name in sorted(set(names), key=len, reverse=True):
         if len(name) < 2:
             continue
-        for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", text):
+        for m in re.finditer(name_in_text(name), text):
             if not any(s < m.end() and m.start() < e for s, e, _ in spans):
                 spans.append((m.start(), m.end(), name))
     return spans

@@ -29,7 +29,7 @@ from spacy.tokens import Doc, Token
 
 from pipeline.organisations import Org, organisation_type
 from pipeline.segment import SegmentedArticle
-from schemas.records import normalise_name
+from schemas.records import name_in_text, normalise_name
 
 
 @dataclass
@@ -185,7 +185,7 @@ def _all_mentions(seg: SegmentedArticle, person: Person) -> list[tuple[int, int]
     taken = [(e.start, e.end) for e in seg.entities if e.label != "PERSON"]
     found = set(person.mentions)
     for form in forms:
-        for m in re.finditer(rf"(?<![\w-]){re.escape(form)}(?![\w-])", seg.text):
+        for m in re.finditer(name_in_text(form), seg.text):
             if not any(s < m.end() and m.start() < e for s, e in [*taken, *found]):
                 found.add((m.start(), m.end()))
     return sorted(found)

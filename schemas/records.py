@@ -77,6 +77,12 @@ def normalise_name(name: str) -> str:
     return " ".join(folded.split())
 
 
+def name_in_text(name: str) -> str:
+    """A regular expression that finds `name` as a whole word run in article text, whatever spaces the
+    article puts between its words (names are stored with plain spaces; an article may print a no-break one)."""
+    return r"(?<![\w-])" + r"\s+".join(re.escape(word) for word in name.split()) + r"(?![\w-])"
+
+
 def organisation_id(canonical_name: str) -> str:
     """Stable id: the same canonical name always yields the same id."""
     digest = hashlib.sha256(normalise_name(canonical_name).encode("utf-8")).hexdigest()

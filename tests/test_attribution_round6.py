@@ -174,3 +174,15 @@ def test_urged_someone_to_do_something_reports_both() -> None:
     assert ("indirect", "the harbour council to reopen the winter ferry at once", "Tom Reed") in attributed(text)
     called = "Tom Reed called on the council to close the harbour road."
     assert ("indirect", "the council to close the harbour road", "Tom Reed") in attributed(called)
+
+
+def test_a_name_stored_with_plain_spaces_is_found_where_the_article_prints_a_no_break_space() -> None:
+    import re
+
+    from pipeline.review import _speaker_spans
+    from schemas.records import name_in_text
+
+    text = "Mayor Ann\u00a0Lee opened the terminal. Ann Lee spoke. Lee-Smith did not."
+    assert [m.group(0) for m in re.finditer(name_in_text("Ann Lee"), text)] == ["Ann\u00a0Lee", "Ann Lee"]
+    assert [text[s:e] for s, e, _ in _speaker_spans(text, ["Ann Lee"])] == ["Ann\u00a0Lee", "Ann Lee"]
+    assert not re.search(name_in_text("Lee"), "Lee-Smith")
