@@ -217,8 +217,8 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
         antecedent = _antecedent(subject) if lowered in ("he", "she") else None
         return SpeakerCue(subject.text, subject.idx, subject.idx + len(subject.text), "pronoun", antecedent=antecedent)
     if subject.ent_type_ not in ("PERSON", "ORG"):
-        # "One of the men, Ann Lee, said" and a dateline the parser made the subject ("WASHINGTON --
-        # President Ann Lee ... said"): the name in apposition speaks.
+        # "The city's regulator, the Water Board, said", "One of the men, Ann Lee, said" and a dateline the
+        # parser made the subject ("WASHINGTON -- President Ann Lee ... said"): the name in apposition speaks.
         for child in subject.children:
             if child.dep_ == "appos" and (ent := _entity_at(child, sent)) is not None:
                 return _cue_from_entity(ent)
@@ -236,10 +236,6 @@ def speaker_cue_for(subject: Token, sent: SpacySpan) -> SpeakerCue:
             left = left.nbor(-1)
         start, end = left.idx, subject.idx + len(subject.text)
         return SpeakerCue(text_all[start:end], start, end, "name")
-    # "The city's regulator, the Water Board, said": the appositive names the speaker.
-    for child in subject.children:
-        if child.dep_ == "appos" and (ent := _entity_at(child, sent)) is not None:
-            return _cue_from_entity(ent)
     # "the agency's chief spokesman Jan Novak said": a name inside the noun phrase.
     for token in subject.subtree:
         if token.i > subject.i and (ent := _entity_at(token, sent, ("PERSON",))) is not None:
@@ -347,9 +343,14 @@ def _reports_finding(verb: Token) -> bool:
     return subject is not None and subject.lemma_.lower() in RESEARCH_NOUNS and any(c.dep_ == "ccomp" for c in verb.children)
 
 
+def _is_as_clause(verb: Token) -> bool:
+    """The verb heads an adverbial clause opened by "as" ("as Lee said", "as reported by X", "as Lee talked")."""
+    return verb.dep_ == "advcl" and any(c.dep_ == "mark" and c.lower_ == "as" for c in verb.children)
+
+
 def _subject_of(verb: Token) -> Token | None:
     # "As reported by the Gazette, ...": the agent of a passive as-clause.
-    if verb.tag_ == "VBN" and verb.dep_ == "advcl" and any(c.dep_ == "mark" and c.lower_ == "as" for c in verb.children):
+    if verb.tag_ == "VBN" and _is_as_clause(verb):
         agent = next((c for c in verb.children if c.dep_ == "agent"), None)
         pobj = next((c for c in agent.children if c.dep_ == "pobj"), None) if agent is not None else None
         if pobj is not None:
@@ -443,8 +444,8 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         if obj is None and verb.lemma_ == "call":
             on = next((c for c in _children(verb, sent) if c.dep_ == "prep" and c.lower_ == "on" and c.i == verb.i + 1), None)
             obj = next((c for c in on.children if c.dep_ == "pobj"), None) if on is not None else None
-        todo = next((c for c in _children(verb, sent) if c.dep_ == "xcomp" and obj is not None and c.i > obj.i and any(a.lower_ == "to" for a in c.children)), None)
-        if obj is not None and todo is not None:
+        todo = next((c for c in _children(verb, sent) if c.dep_ == "xcomp" and c.i > obj.i and any(a.lower_ == "to" for a in c.children)), None) if obj is not None else None
+        if todo is not None:
             return obj.left_edge.idx, todo.right_edge.idx + len(todo.right_edge.text)
         for child in _children(verb, sent):
             if child.dep_ in ("xcomp", "dobj") and child.i > verb.i and (child.dep_ == "dobj" or child.tag_ == "VBG"):
@@ -546,7 +547,7 @@ def _as_clause_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     """'As the Gazette reported, <clause>.' / '<clause>, as Lee noted.': an as-clause that attributes the
     clause it modifies (the clause before or after it, not the as-clause itself)."""
     head = verb.head
-    if verb.dep_ != "advcl" or head.i == verb.i or not any(c.dep_ == "mark" and c.lower_ == "as" for c in verb.children):
+    if head.i == verb.i or not _is_as_clause(verb):
         return None
     # Only a bare attribution ("As Lee said (on Monday / in a letter / to reporters)"): an as-clause with
     # content of its own is one of time or manner ("As Lee talked about X", "as he discussed X").

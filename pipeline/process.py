@@ -141,7 +141,8 @@ def _record(
 
 def inventory_for(seg: SegmentedArticle, candidates: list[QuoteCandidate]) -> Inventory:
     """The article's people and organisations, told which mentions are the sources of statements."""
-    return build_inventory(seg, [(c.speaker_cue.start, c.speaker_cue.end) for c in candidates if c.speaker_cue and _may_name_a_body(c.speaker_cue)])
+    # One span per source: the candidates of one attribution share its cue.
+    return build_inventory(seg, sorted({(c.speaker_cue.start, c.speaker_cue.end) for c in candidates if c.speaker_cue and _may_name_a_body(c.speaker_cue)}))
 
 
 def _may_name_a_body(cue: SpeakerCue) -> bool:
