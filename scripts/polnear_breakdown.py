@@ -29,6 +29,7 @@ import json
 import re
 import sys
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +52,14 @@ def cue_class(cue: str, content_start: int, text: str) -> str:
         return "other"
     if " ".join(words[-2:]) == "according to":
         return "speech verb"
-    lemma = load_nlp()(words[-1])[0].lemma_.lower()
+    lemma = _lemma(words[-1])
     return "speech verb" if lemma in LEGACY_SPEECH_VERBS else "mined verb" if lemma in SPEECH_VERBS else "other"
+
+
+@lru_cache(maxsize=None)
+def _lemma(word: str) -> str:
+    """spaCy's lemma of a cue word (cues repeat: "said" thousands of times)."""
+    return load_nlp()(word)[0].lemma_.lower()
 
 
 def source_class(source: str) -> str:
