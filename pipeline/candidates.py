@@ -415,6 +415,10 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     for child in _children(verb, sent):
         if child.dep_ == "ccomp":
             return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    if (clause := _that_clause_by_surface(verb, sent)) is not None:
+        return clause
+    if (clause := _inverted_conjunct_content(verb, sent)) is not None:
+        return clause
     # "Lee said raising fares now would hurt ...": the parser reads a clause with a gerund subject as an open
     # complement of "said"; the clause runs from the gerund to the end of the sentence.
     nxt = verb.i + 1
@@ -572,6 +576,40 @@ def _as_clause_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     return None
 
 
+def _that_clause_by_surface(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'..., noting that at one point he had trailed by 50 points': a speech verb directly followed by the
+    complementizer "that" (tagged IN, not the determiner) reports the rest of the sentence, also where the
+    parser hung the clause elsewhere and left the verb without a clausal complement."""
+    doc = sent.doc
+    that = verb.i + 1
+    if that + 1 >= sent.end or doc[that].lower_ != "that" or doc[that].tag_ != "IN":
+        return None
+    # Not "declined that assignment" or "doesn't mention that on the trail": a determiner or a pronoun.
+    if doc[that].dep_ not in ("mark", "prep", "dep") or doc[that + 1].is_punct:
+        return None
+    if not any(t.pos_ in ("VERB", "AUX") for t in doc[that + 1 : sent.end]):
+        return None
+    last = sent.end - 1
+    while last > that and (doc[last].is_punct or doc[last].is_quote):
+        last -= 1
+    return (doc[that + 1].idx, doc[last].idx + len(doc[last].text)) if last > that else None
+
+
+def _inverted_conjunct_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'<clause>, but <clause>, said the company's chief executive, Ann Lee.': an inverted attribution the
+    parser made a conjunct of the clause before it. The verb follows a comma, its subject follows the verb,
+    and it governs no object or clause of its own: it reports the sentence up to that comma."""
+    doc = sent.doc
+    if verb.dep_ != "conj" or verb.head.i >= verb.i or verb.i - 1 <= sent.start or doc[verb.i - 1].text != ",":
+        return None
+    children = _children(verb, sent)
+    if not any(c.dep_ in ("nsubj", "nsubjpass") and c.i > verb.i for c in children):
+        return None
+    if any(c.dep_ in ("dobj", "ccomp", "xcomp") for c in children):
+        return None
+    return sent.start_char, doc[verb.i - 1].idx
+
+
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     """'<clause>, she said (on Monday).' read from the surface when the parse tangles the clause.
 
@@ -712,13 +750,27 @@ def _according_to(sent: SpacySpan) -> list[tuple[Token, tuple[int, int]]]:
         if token.lower_ == "according" and token.i + 1 < sent.end and sent.doc[token.i + 1].lower_ == "to":
             to = sent.doc[token.i + 1]
             objs = [c for c in to.children if c.dep_ == "pobj"]
-            if not objs:
-                continue
             phrase_end = max(token.right_edge.i, to.right_edge.i)
+            if not objs:
+                # '..., according to the F.A.A.' at a paragraph's end: the parser can leave "to" without
+                # an object; the source is the name that follows it, up to the next punctuation.
+                run = []
+                for t in sent.doc[to.i + 1 : sent.end]:
+                    if t.is_punct or t.is_space or t.pos_ in ("VERB", "AUX"):
+                        break
+                    run.append(t)
+                names = [t for t in run if t.pos_ in ("PROPN", "NOUN")]
+                if not names:
+                    continue
+                objs = [names[-1]]
+                phrase_end = max(phrase_end, run[-1].i)
             phrase_end_char = sent.doc[phrase_end].idx + len(sent.doc[phrase_end].text)
             before = (sent.start_char, token.idx)
             after = (phrase_end_char, sent.end_char)
             content = after if (after[1] - after[0]) >= (before[1] - before[0]) else before
+            # "A, according to X, and B": the phrase closes A; what follows the conjunction is a new claim.
+            if content == after and before[1] - before[0] > 0 and re.match(r"\s*,\s*(?:and|but)\b", sent.doc.text[after[0] : after[1]]):
+                content = before
             found.append((objs[0], content))
     return found
 
