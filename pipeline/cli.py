@@ -154,7 +154,7 @@ def evaluate(
 
     _logging(verbose)
     _allow_folders(articles, output_dir, *([records] if records else []))
-    _check_gold(gold)  # before the pipeline runs: a wrong folder should not cost a run
+    gold = _gold_folder(gold)  # before the pipeline runs: a wrong folder should not cost a run
     if records is None:
         from pipeline.llm import EndpointConfig
         from pipeline.run import RunConfig, run_batch
@@ -172,15 +172,28 @@ def evaluate(
         typer.echo(f"summary: {summary_json}")
 
 
-def _check_gold(gold: Path) -> None:
-    """Stop with a reason (exit 2) when `gold` holds no readable gold annotations."""
+def _gold_folder(gold: Path) -> Path:
+    """The folder of gold annotations to score against, checked before anything runs.
+
+    A converted corpus or the eval-dev set keeps its gold files in a `gold/` subfolder beside
+    `articles/`: given the set's own folder, its `gold/` is used (and said). Stops with a reason
+    (exit 2) when neither holds readable gold annotations.
+    """
     from pipeline.evaluate import load_gold
 
     try:
         load_gold(gold)
+        return gold
     except (OSError, ValueError) as error:
-        hint = f" (gold files are in {gold / 'gold'}: pass --gold {gold / 'gold'})" if (gold / "gold").is_dir() else ""
-        typer.echo(f"error: {error}{hint}", err=True)
+        if (gold / "gold").is_dir():
+            try:
+                load_gold(gold / "gold")
+            except (OSError, ValueError) as inner:
+                error = inner
+            else:
+                typer.echo(f"gold annotations: {gold / 'gold'} (the gold/ folder of {gold})", err=True)
+                return gold / "gold"
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
 
 

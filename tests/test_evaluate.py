@@ -609,10 +609,29 @@ def test_evaluate_stops_before_running_when_the_gold_folder_holds_no_gold(tmp_pa
     args = ["evaluate", "--rules-only", "--articles", str(tmp_path / "set" / "articles"), "-o", str(out)]
     result = CliRunner().invoke(app, [*args, "--gold", str(tmp_path / "set")])
     assert result.exit_code == 2
-    assert f"pass --gold {tmp_path / 'set' / 'gold'}" in result.output
+    assert f"no gold annotations (*.json) in {tmp_path / 'set' / 'gold'}" in result.output
     assert not out.exists()  # nothing was run
     (tmp_path / "set" / "gold" / "a.json").write_text("{not json", encoding="utf-8")
     result = CliRunner().invoke(app, [*args, "--gold", str(tmp_path / "set" / "gold")])
     assert result.exit_code == 2
     assert "a.json: not a JSON gold annotation" in result.output
     assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_evaluate_given_a_sets_own_folder_scores_against_its_gold_subfolder(tmp_path: Path) -> None:
+    """`--gold <set>` for a set laid out as <set>/articles and <set>/gold (eval-dev, converted corpora)."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    (tmp_path / "set" / "articles").mkdir(parents=True)
+    (tmp_path / "set" / "gold").mkdir()
+    (tmp_path / "set" / "articles" / "a.txt").write_text('"The ferry will run all winter," Ann Lee said on Monday.', encoding="utf-8")
+    gold = {"source_file": "a.txt", "quotes": [{"speaker": "Ann Lee", "text": "The ferry will run all winter", "type": "direct"}], "organisations": [], "policy_areas": [], "quotes_only": True}
+    (tmp_path / "set" / "gold" / "a.json").write_text(json.dumps(gold), encoding="utf-8")
+    args = ["evaluate", "--rules-only", "--articles", str(tmp_path / "set" / "articles"), "-o", str(tmp_path / "out"), "--gold", str(tmp_path / "set")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"gold annotations: {tmp_path / 'set' / 'gold'}" in result.output
+    assert "matched/predicted/gold: quotes 1/1/1" in result.output
