@@ -143,6 +143,12 @@ def summary(rendered: str) -> str:
     return "\n".join([lines[0], *lines[last_rule:]])
 
 
+def _ordinal(n: int) -> str:
+    """2 -> "2nd", 3 -> "3rd", 4 -> "4th", 11 -> "11th", 22 -> "22nd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("split", choices=sorted(SPLITS))
@@ -173,7 +179,7 @@ def main() -> None:
 
     report = extract_and_score(converted, config_for, args.every)
     print(render_report(report) if args.per_article else summary(render_report(report)))
-    row = table_row(args.split, report, model + (f", every {args.every}th" if args.every > 1 else ""))
+    row = table_row(args.split, report, model + (f", every {_ordinal(args.every)}" if args.every > 1 else ""))
     print(table_header(args.split) + row, end="")
     if not args.no_write:
         append_row(args.markdown, args.split, row, f"scripts/bench_corpora.py {args.split}")
