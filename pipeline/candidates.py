@@ -56,7 +56,27 @@ LEGACY_SPEECH_VERBS = frozenset(
     recommend pledge vow propose contend maintain assert admit remark comment underline underscore
     lash criticize criticise praise welcome question""".split()
 )
-SPEECH_VERBS = LEGACY_SPEECH_VERBS | frozenset(reporting_verb_frames()) - {"accord"}
+# Verbs whose object alone says nothing but whose object with a second phrase does, and the prepositions
+# that open it (default "for"/"over"): praise and blame with its reason ("criticized Ann Lee for closing the
+# road", "blamed the delays on the storm", "credited the council with saving the ferry"), comparisons and
+# attributions with their second term ("likened the plan to a tax", "attributed the rise to lower rates"),
+# framings ("dismissed the report as a hoax", "hailed the deal as a breakthrough").
+REASON_PREPOSITIONS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys("criticize criticise praise slam blast fault thank applaud commend chide rebuke scold mock defend condemn".split(), ("for", "over")),
+    "blame": ("for", "on"),
+    "credit": ("with", "for"),
+    "congratulate": ("on", "for"),
+    "hail": ("as", "for"),
+    **dict.fromkeys("dismiss portray characterize characterise tout".split(), ("as",)),
+    "attribute": ("to",),
+    "compare": ("to", "with"),
+    "liken": ("to",),
+}
+JUDGING_VERBS = frozenset(REASON_PREPOSITIONS)
+# Of these, the ones neither hand-listed nor mined report only in that frame ("compared himself to X" does;
+# "compared notes" does not).
+REASON_ONLY_VERBS = JUDGING_VERBS - LEGACY_SPEECH_VERBS - frozenset(reporting_verb_frames())
+SPEECH_VERBS = LEGACY_SPEECH_VERBS | JUDGING_VERBS | frozenset(reporting_verb_frames()) - {"accord"}
 # Verbs whose object (not a clause) is the reported content: "called for X", "highlighted X".
 # Not "propose": a proposal is an action, not a statement with reported content.
 OBJECT_CONTENT_VERBS = frozenset(
@@ -412,6 +432,8 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
 
 
 def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    if verb.lemma_ in REASON_ONLY_VERBS:
+        return _object_with_reason(verb, sent)
     for child in _children(verb, sent):
         if child.dep_ == "ccomp":
             return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
@@ -427,6 +449,8 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         while last > nxt and sent.doc[last].is_punct:
             last -= 1
         return sent.doc[nxt].idx, sent.doc[last].idx + len(sent.doc[last].text)
+    if verb.lemma_ in DIRECTIVE_VERBS and (directive := _object_to_do(verb, sent)) is not None:
+        return directive
     if verb.lemma_ in QUESTION_VERBS:
         for child in _children(verb, sent):
             if child.dep_ in ("advcl", "ccomp") and child.left_edge.lower_ in ("if", "whether"):
@@ -442,15 +466,9 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         return None
     if (named := _object_with_complement(verb, sent)) is not None:
         return named
+    if (judged := _object_with_reason(verb, sent)) is not None:
+        return judged
     if verb.lemma_ in OBJECT_CONTENT_VERBS:
-        # "urged the council to close the road", "called on the council to ...": who is asked and to do what.
-        obj = next((c for c in _children(verb, sent) if c.dep_ == "dobj" and c.i > verb.i), None)
-        if obj is None and verb.lemma_ == "call":
-            on = next((c for c in _children(verb, sent) if c.dep_ == "prep" and c.lower_ == "on" and c.i == verb.i + 1), None)
-            obj = next((c for c in on.children if c.dep_ == "pobj"), None) if on is not None else None
-        todo = next((c for c in _children(verb, sent) if c.dep_ == "xcomp" and c.i > obj.i and any(a.lower_ == "to" for a in c.children)), None) if obj is not None else None
-        if todo is not None:
-            return obj.left_edge.idx, todo.right_edge.idx + len(todo.right_edge.text)
         for child in _children(verb, sent):
             if child.dep_ in ("xcomp", "dobj") and child.i > verb.i and (child.dep_ == "dobj" or child.tag_ == "VBG"):
                 # "emphasized boosting consumption and improving livelihoods", "highlighted the need to ..."
@@ -524,12 +542,53 @@ def _object_with_complement(verb: Token, sent: SpacySpan) -> tuple[int, int] | N
     complement = next((c for c in children if c.i > obj.i and (c.dep_ in ("oprd", "xcomp", "ccomp") or (c.dep_ == "prep" and c.lower_ == "as"))), None)
     if complement is None:
         return None
-    start, end = obj.left_edge.idx, complement.right_edge.idx + len(complement.right_edge.text)
-    # The parse leaves the closing mark of 'called X "reckless."' outside the complement: take it in.
+    return _with_closing_mark(sent, obj.left_edge.idx, complement.right_edge.idx + len(complement.right_edge.text))
+
+
+def _with_closing_mark(sent: SpacySpan, start: int, end: int) -> tuple[int, int]:
+    """The parse leaves the closing mark of 'called X "reckless."' outside the phrase: take it in when the
+    span opens a quotation it does not close."""
     text = _facts(sent.doc).text
     if (closing := re.match(r'[.,!?]?["\u201d]', text[end : min(end + 2, sent.end_char)])) and text.count('"', start, end) + text.count("\u201c", start, end) == 1:
         end += closing.end()
     return start, end
+
+
+# Verbs that ask someone to do something: "urged the council to close the road", "called on the council to
+# ...", "asked voters to stay home", "told reporters to expect delays". Who is asked and to do what is the content.
+DIRECTIVE_VERBS = frozenset("urge call ask press push tell warn encourage challenge implore".split())
+
+
+def _object_to_do(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'urged the council to close the road': the object and the infinitive after it."""
+    children = _children(verb, sent)
+    obj = next((c for c in children if c.dep_ == "dobj" and c.i > verb.i), None)
+    if obj is None and verb.lemma_ == "call":
+        on = next((c for c in children if c.dep_ == "prep" and c.lower_ == "on" and c.i == verb.i + 1), None)
+        obj = next((c for c in on.children if c.dep_ == "pobj"), None) if on is not None else None
+    if obj is None:
+        return None
+    todo = next((c for c in children if c.dep_ == "xcomp" and c.i > obj.i and any(a.lower_ == "to" for a in c.children)), None)
+    return (obj.left_edge.idx, todo.right_edge.idx + len(todo.right_edge.text)) if todo is not None else None
+
+
+def _object_with_reason(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
+    """'criticized Ann Lee for closing the road': the object with the reason given for the praise or blame
+    (or the second term of a comparison or attribution). The reason's preposition is read from the surface
+    after the object, up to the next verb or clause punctuation, as the parser often hangs it on a noun."""
+    if verb.lemma_ not in JUDGING_VERBS:
+        return None
+    obj = next((c for c in _children(verb, sent) if c.dep_ == "dobj" and c.i > verb.i), None)
+    if obj is None:
+        return None
+    wanted = REASON_PREPOSITIONS[verb.lemma_]
+    doc = sent.doc
+    for token in doc[obj.i + 1 : sent.end]:
+        if token.pos_ in ("VERB", "AUX") and token.i > obj.right_edge.i or token.text in (";", ":"):
+            return None
+        if token.dep_ == "prep" and token.lower_ in wanted and any(g.dep_ in ("pobj", "pcomp") for g in token.children):
+            return _with_closing_mark(sent, obj.left_edge.idx, token.right_edge.idx + len(token.right_edge.text))
+    return None
 
 
 def _last_comma(doc: Doc, from_i: int, down_to: int) -> int | None:
@@ -827,7 +886,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             cue = speaker_cue_for(subject, span) if subject is not None else None
             if subject is None and content is not None:
                 continue  # no one is said to have said it (garbled or subjectless fragment)
-            if content is None and verb.tag_ in ("VBD", "VBZ", "VBP"):
+            if content is None and verb.tag_ in ("VBD", "VBZ", "VBP") and verb.lemma_ not in REASON_ONLY_VERBS:
                 # Garbled/inverted "... . said X, director of Y." with the content before it (not a
                 # participle after a comma: "..., remarking on X" reports nothing before it).
                 if verb.i == span.start or (verb.i > span.start and doc[verb.i - 1].is_punct):
