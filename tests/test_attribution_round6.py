@@ -132,8 +132,8 @@ def test_one_of_a_group_named_in_apposition_is_the_speaker() -> None:
 
 
 def test_a_capitalised_bare_noun_subject_is_a_name_without_its_prepositional_phrase() -> None:
-    text = "Tom Reed was asked about the fees. The supporter was later charged with assault. Reed at the time said he had asked his staff to look into paying the fees."
-    assert ("indirect", "he had asked his staff to look into paying the fees", "Tom Reed") in attributed(text)
+    text = "Tom Reed was asked about the ferry. The old boat was later sold for scrap. Reed at the time said he had told his aides to find a cheaper boat."
+    assert ("indirect", "he had told his aides to find a cheaper boat", "Tom Reed") in attributed(text)
 
 
 _CAMPAIGNS = (
