@@ -489,9 +489,9 @@ _NAME_OF = re.compile(r"^((?:[A-Z][\w'\u2019.-]*\s+)+?[A-Z][\w'\u2019.-]*)\s+of\
 
 def gold_speaker_head(gold: str) -> str:
     """The name part of a gold speaker that is a whole annotated source mention (converted corpora):
-    "Jay Smith, the club's president" -> "Jay Smith"; "Gov. Terry Branstad of Iowa" -> "Gov. Terry Branstad"
+    "Jay Smith, the club's president" -> "Jay Smith"; "Gov. Mary Olsen of Vermont" -> "Gov. Mary Olsen"
     (only when two or more capitalised words, none of them "The", come before "of": "Bank of England",
-    "The Republic of Turkey" and "aides to Gov. Chris Christie of New Jersey" stay whole); clean names
+    "The Republic of Turkey" and "aides to Gov. Ann Lee of New Mexico" stay whole); clean names
     come back unchanged."""
     head = _SOURCE_TAIL.sub("", gold).strip() or gold
     if (named := _NAME_OF.match(head)) and named.group(1).split()[0] != "The":

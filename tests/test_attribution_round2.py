@@ -28,12 +28,12 @@ def test_naming_verb_reports_the_object_with_its_name() -> None:
 
 def test_reported_clause_before_a_later_quote_is_kept() -> None:
     text = (
-        "Anna Berg said she saw no need to change anything about her campaign, telling Bob Stone that "
-        "\u201cwe tell the truth, we deal with the issues\u201d and that she had seen continued support from voters over the past week."
+        "Anna Berg said she had no plan to alter the way she ran the race, telling Bob Stone that "
+        "\u201cwe stay on message, we answer every letter\u201d and that she had felt steady backing from volunteers over the past month."
     )
     quotes = [q for _, q, s in attributed(text) if s == "Anna Berg"]
-    assert any(q.startswith("she saw no need to change anything about her campaign") for q in quotes), quotes
-    assert "we tell the truth, we deal with the issues" in quotes, quotes
+    assert any(q.startswith("she had no plan to alter the way she ran the race") for q in quotes), quotes
+    assert "we stay on message, we answer every letter" in quotes, quotes
 
 
 def test_naming_frame_of_two_words_is_kept_with_its_closing_mark() -> None:
@@ -72,7 +72,7 @@ def test_participle_after_a_comma_does_not_swallow_the_paragraph_before_it() -> 
         "Harbor Council\n\n"
         "Maria Gonzalez, an analyst at Harbor Capital Partners, said on Monday that the council was not listening to its voters at all.\n"
         "\u201cWe do not pay anyone to attend these meetings,\u201d Gonzalez said during a discussion with the council on Thursday evening.\n"
-        "Gonzalez also took the opportunity to comment more generally on the council, remarking in particular on its sister council, HTC."
+        "Gonzalez also used the moment to speak more broadly about the council, remarking in particular on its partner board, HTC."
     )
     assert ("direct", "We do not pay anyone to attend these meetings", "Maria Gonzalez") in attributed(text)
 

@@ -585,13 +585,13 @@ def test_gold_speaker_given_as_a_whole_source_mention_matches_its_name_part() ->
     assert gold_speaker_head("Ann Lee (D-Ohio)") == "Ann Lee"
     assert gold_speaker_head("Mr. Jones, who leads the group") == "Mr. Jones"
     assert gold_speaker_head("Bank of England") == "Bank of England"
-    assert gold_speaker_head("Gov. Terry E. Branstad of Iowa") == "Gov. Terry E. Branstad"
-    assert gold_speaker_head("David French of the National Retail Federation") == "David French"
+    assert gold_speaker_head("Gov. Mary K. Olsen of Vermont") == "Gov. Mary K. Olsen"
+    assert gold_speaker_head("Tom Reed of the Harbor Retail Council") == "Tom Reed"
     assert gold_speaker_head("The Republic of Turkey") == "The Republic of Turkey"
-    assert gold_speaker_head("aides to Gov. Chris Christie of New Jersey") == "aides to Gov. Chris Christie of New Jersey"
+    assert gold_speaker_head("aides to Gov. Ann Lee of New Mexico") == "aides to Gov. Ann Lee of New Mexico"
     assert gold_speaker_head("Secretary of State John Kerry") == "Secretary of State John Kerry"
-    assert speaker_matches("Terry Branstad", "Gov. Terry E. Branstad of Iowa")
-    assert not speaker_matches("Iowa", "Gov. Terry E. Branstad of Iowa, who leads the state")
+    assert speaker_matches("Mary Olsen", "Gov. Mary K. Olsen of Vermont")
+    assert not speaker_matches("Vermont", "Gov. Mary K. Olsen of Vermont, who leads the state")
     assert speaker_matches("Jay Smith", "Jay Smith, the club's 78-year-old president")
     assert not speaker_matches("Bank of America", "Bank of England, which sets rates")
     assert not speaker_matches("Mary Brown", "Jay Smith, the club's 78-year-old president")
