@@ -368,6 +368,9 @@ def _is_as_clause(verb: Token) -> bool:
     return verb.dep_ == "advcl" and any(c.dep_ == "mark" and c.lower_ == "as" for c in verb.children)
 
 
+GERUND_SUBJECT_PREPOSITIONS = frozenset("by after before while since upon in".split())
+
+
 def _subject_of(verb: Token) -> Token | None:
     # "As reported by the Gazette, ...": the agent of a passive as-clause.
     if verb.tag_ == "VBN" and _is_as_clause(verb):
@@ -400,6 +403,10 @@ def _subject_of(verb: Token) -> Token | None:
         for child in verb.head.head.children:
             if child.dep_ == "dobj":
                 return child
+    # "Lee stood out by saying ...", "Lee, after first saying ..., changed course": a gerund after a preposition
+    # of time or means shares its clause's subject ("criticized Lee for saying" does not: that is the object's).
+    if verb.tag_ == "VBG" and verb.dep_ == "pcomp" and verb.head.lower_ in GERUND_SUBJECT_PREPOSITIONS and verb.head.head.pos_ in ("VERB", "AUX"):
+        return _subject_of(verb.head.head)
     # "Noting that ..., Keller said ...": a participle shares its main verb's subject.
     if verb.tag_ == "VBG" and verb.dep_ == "advcl" and verb.head.pos_ in ("VERB", "AUX"):
         return _subject_of(verb.head)
@@ -495,12 +502,18 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     # It needs its own subject: "X spoke about Y, remarking on Z" does not report "X spoke about Y".
     has_subject = any(c.dep_ in ("nsubj", "nsubjpass") for c in verb.children)
     if verb.dep_ in ("parataxis", "ccomp", "advcl") and verb.head.i < verb.i and verb.head == sent.root and set_off and has_subject:
+        if _clause_after_attribution(verb, sent):
+            return sent.start_char, sent.end_char  # "A, he said, because B": both sides (cut by `_around_attribution`)
         return sent.start_char, words[0].idx
     if (trailing := _trailing_attribution(verb, sent)) is not None:
         return trailing
     # "The plan, she said, will fail.": an attribution set off by commas inside the clause it reports
     # (the whole sentence; the attribution itself is cut out by `_around_attribution`).
     if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and (set_off or _subject_set_off(verb, sent)):
+        return sent.start_char, sent.end_char
+    # "If the pier falls, Reed said, there is a simple answer": the same, where the parse hangs the attribution
+    # on a clause below the root; commas on both sides set it off.
+    if verb.dep_ == "parataxis" and verb.head.i > verb.i and _subject_set_off(verb, sent):
         return sent.start_char, sent.end_char
     return None
 
@@ -667,6 +680,18 @@ def _inverted_conjunct_content(verb: Token, sent: SpacySpan) -> tuple[int, int] 
     if any(c.dep_ in ("dobj", "ccomp", "xcomp") for c in children):
         return None
     return sent.start_char, doc[verb.i - 1].idx
+
+
+def _clause_after_attribution(verb: Token, sent: SpacySpan) -> bool:
+    """'The plan will fail, he said, because nobody pays for it': after the attribution and its
+    closing comma the sentence goes on with a clause of its own (a finite verb with its own subject)."""
+    doc = sent.doc
+    after = verb.right_edge.i + 1  # the comma is the attribution's own token or the next one
+    if doc[after - 1].text != ",":
+        if after >= sent.end - 1 or doc[after].text != ",":
+            return False
+        after += 1
+    return any(t.dep_ in ("nsubj", "nsubjpass") and t.head.tag_ in ("VBD", "VBZ", "VBP", "MD") and t.head.i > t.i for t in doc[after : sent.end])
 
 
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
@@ -897,8 +922,10 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
                 continue
             # 'called Tom Reed "reckless."': a naming frame says all in two words.
             min_words = MIN_NAMING_WORDS if _object_with_complement(verb, span) == content else MIN_DIRECT_WORDS
-            for start, end in _around_attribution(verb, subject, content):
-                add(start, end, "indirect", sentence.index, verb.text, cue, min_words)
+            pieces = _around_attribution(verb, subject, content)
+            for k, (start, end) in enumerate(pieces):
+                # "Any attempt to fix it, he said, becomes hopeless": the piece after a cut is short but whole.
+                add(start, end, "indirect", sentence.index, verb.text, cue, MIN_NAMING_WORDS if k and len(pieces) > 1 else min_words)
         for obj, content in _according_to(span):
             if _in_spans(obj.idx, quotes):
                 continue  # "according to X" inside quoted words is the speaker's, who relays X
@@ -912,8 +939,11 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
 
     # Direct quotes: a quoted span inside a reported clause is part of it unless it is (nearly) all of it.
     for q_start, q_end in quotes:
+        min_words = MIN_DIRECT_WORDS
         if _word_count(text[q_start:q_end]) < MIN_DIRECT_WORDS or looks_like_title(text[q_start:q_end]):
-            continue
+            if not _signed_by_speech_verb(seg, q_start, q_end):
+                continue
+            min_words = 1  # '"Elections matter," Lee said.': a short quote its attribution follows at once
         containing = [c for c in candidates if c.type == "indirect" and c.start <= q_start and q_end <= c.end + 2]
         if containing:
             host = containing[0]
@@ -937,7 +967,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         for c in overlapping:
             candidates.remove(c)
         before = len(candidates)
-        add(q_start, q_end, "direct", sentence.index, cue_source.cue if cue_source else None, cue_source.speaker_cue if cue_source else None)
+        add(q_start, q_end, "direct", sentence.index, cue_source.cue if cue_source else None, cue_source.speaker_cue if cue_source else None, min_words)
         if len(candidates) > before and cue_source is None:
             verbs = _speech_verbs_near(seg, q_start, q_end, quotes)
             candidates[-1].speaker_cue = _direct_quote_cue(seg, q_start, q_end, quotes, verbs)
@@ -1041,6 +1071,17 @@ def _subject_after_quote(seg: SegmentedArticle, q_start: int, q_end: int) -> Tok
     if follower.pos_ != "VERB" or follower.tag_ not in ("VBD", "VBZ", "VBP") or any(c.dep_ in ("nsubj", "nsubjpass") for c in follower.children):
         return None
     return subject
+
+
+def _signed_by_speech_verb(seg: SegmentedArticle, q_start: int, q_end: int) -> bool:
+    """'"Elections matter," Lee said.': a quote that opens its sentence, then its own comma (or ? !) and closing
+    mark, then a name or "he"/"she" as the subject of a speech verb. Scare quotes and titles inside a sentence
+    ('On "This Week," Lee said') are not signed so."""
+    sentence = seg.sentence_at(q_start)
+    if seg.text[sentence.start : q_start].strip(" \t\n\"'\u201c\u2018\u00ab`"):
+        return False
+    subject = _subject_after_quote(seg, q_start, q_end)
+    return subject is not None and subject.head.lemma_ in SPEECH_VERBS and subject.head.i > subject.i
 
 
 def _subject_before_colon(seg: SegmentedArticle, q_start: int, quotes: Sequence[tuple[int, int]]) -> Token | None:
