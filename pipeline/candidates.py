@@ -441,9 +441,13 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
 def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     if verb.lemma_ in REASON_ONLY_VERBS:
         return _object_with_reason(verb, sent)
-    for child in _children(verb, sent):
-        if child.dep_ == "ccomp":
-            return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
+    clauses = [child for child in _children(verb, sent) if child.dep_ == "ccomp"]
+    if clauses:
+        # "A is paying off: He said he has raised B": a clause before a colon is not what the verb after it says.
+        child = clauses[0]
+        if child.i < verb.i and clauses[-1].i > verb.i and any(t.text in (":", ";") for t in sent.doc[child.right_edge.i + 1 : verb.i]):
+            child = clauses[-1]
+        return child.left_edge.idx, child.right_edge.idx + len(child.right_edge.text)
     if (clause := _that_clause_by_surface(verb, sent)) is not None:
         return clause
     if (clause := _inverted_conjunct_content(verb, sent)) is not None:
@@ -691,7 +695,11 @@ def _clause_after_attribution(verb: Token, sent: SpacySpan) -> bool:
         if after >= sent.end - 1 or doc[after].text != ",":
             return False
         after += 1
-    return any(t.dep_ in ("nsubj", "nsubjpass") and t.head.tag_ in ("VBD", "VBZ", "VBP", "MD") and t.head.i > t.i for t in doc[after : sent.end])
+    if any(t.dep_ in ("nsubj", "nsubjpass") and t.head.tag_ in ("VBD", "VBZ", "VBP", "MD") and t.head.i > t.i for t in doc[after : sent.end]):
+        return True
+    # "It is his job, he said, to talk to Congress": the rest of the clause he interrupted (not a participle of his own).
+    rest = [t for t in doc[after : sent.end] if not t.is_punct]
+    return len(rest) >= 2 and rest[0].tag_ not in ("VBG", "VBN") and rest[0].lemma_ not in SPEECH_VERBS
 
 
 def _trailing_attribution(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:

@@ -46,3 +46,23 @@ def test_a_gerund_after_a_preposition_of_time_or_means_shares_the_clause_subject
     assert ("indirect", "he would make peace with the union", "Tom Reed") in found
     later = attributed(INTRO + "Reed, after first saying he would not run ads in the state, bought airtime this week.")
     assert ("indirect", "he would not run ads in the state", "Tom Reed") in later
+
+
+def test_the_rest_of_a_clause_an_attribution_interrupts_is_reported_too() -> None:
+    found = attributed(INTRO + "It is his job, he said, to talk to the council about the threat.")
+    assert ("indirect", "It is his job", "Tom Reed") in found
+    assert ("indirect", "to talk to the council about the threat", "Tom Reed") in found
+    # What belongs to the attribution itself is not: "he said, on Monday."
+    dated = attributed(INTRO + "The plan will fail, he said, on Monday.")
+    assert [quote for _, quote, _ in dated] == ["The plan will fail"]
+
+
+def test_a_clause_before_a_colon_is_not_what_the_speech_verb_after_it_says() -> None:
+    # The parser gives "said" two clausal complements: the clause before the colon and the one after it.
+    found = attributed(
+        INTRO + "Reed has attacked the mayor online because it is paying off: He said he has raised about $100,000 "
+        "in the 72 hours since the vote, all without leaving the city."
+    )
+    quotes = [quote for _, quote, speaker in found if speaker == "Tom Reed"]
+    assert any(q.startswith("he has raised about $100,000") for q in quotes), found
+    assert not any("attacked the mayor" in q for q in quotes), found
