@@ -371,6 +371,21 @@ def _is_as_clause(verb: Token) -> bool:
 GERUND_SUBJECT_PREPOSITIONS = frozenset("by after before while since upon in".split())
 
 
+def _inverted_parenthetical_subject(verb: Token) -> Token | None:
+    """The name right after "said" in "<A>, said Ann Lee(, an expert), <B>": a comma before the verb, the name
+    opening the verb's clausal complement as its subject, and a comma closing the name (with its appositive)."""
+    doc = verb.doc
+    if verb.i < 2 or doc[verb.i - 1].text != "," or verb.i + 1 >= len(doc):
+        return None
+    for clause in verb.children:
+        if clause.dep_ != "ccomp" or clause.i < verb.i:
+            continue
+        name = next((c for c in clause.children if c.dep_ == "nsubj" and c.left_edge.i == verb.i + 1), None)
+        if name is not None and name.pos_ == "PROPN" and name.right_edge.text == "," and name.right_edge.i + 1 < clause.i:
+            return name
+    return None
+
+
 def _subject_of(verb: Token) -> Token | None:
     # "As reported by the Gazette, ...": the agent of a passive as-clause.
     if verb.tag_ == "VBN" and _is_as_clause(verb):
@@ -378,6 +393,10 @@ def _subject_of(verb: Token) -> Token | None:
         pobj = next((c for c in agent.children if c.dep_ == "pobj"), None) if agent is not None else None
         if pobj is not None:
             return pobj
+    # "Any reading of it, said Ann Lee, an expert, would be wrong": an inverted attribution set off inside the
+    # clause it reports; the parser makes the name the subject of that clause.
+    if (inverted := _inverted_parenthetical_subject(verb)) is not None:
+        return inverted
     # Of several subjects (a garbled parse of '"..., but they ...," Ann Lee said'), the one nearest the verb.
     for child in sorted(verb.children, key=lambda c: abs(c.i - verb.i)):
         if child.dep_ in ("nsubj", "nsubjpass"):
@@ -441,6 +460,8 @@ def _content_span(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
 def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     if verb.lemma_ in REASON_ONLY_VERBS:
         return _object_with_reason(verb, sent)
+    if _inverted_parenthetical_subject(verb) is not None:
+        return sent.start_char, sent.end_char  # cut around the attribution and its name by `_around_attribution`
     clauses = [child for child in _children(verb, sent) if child.dep_ == "ccomp"]
     if clauses:
         # "A is paying off: He said he has raised B": a clause before a colon is not what the verb after it says.
@@ -763,6 +784,8 @@ def _around_attribution(verb: Token, subject: Token | None, content: tuple[int, 
     last = verb.i
     while last + 1 < len(doc) and doc[last + 1].dep_ in ("advmod", "npadvmod", "prt") and doc[last + 1].head == verb:
         last += 1
+    if subject is not None and subject.i > verb.i:
+        last = max(last, subject.right_edge.i)  # "..., said Ann Lee, an expert, ...": the name and its appositive
     pieces = [(start, doc[first].idx), (doc[last].idx + len(doc[last].text), end)]
     return [p for p in pieces if p[1] > p[0]]
 

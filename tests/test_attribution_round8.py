@@ -66,3 +66,12 @@ def test_a_clause_before_a_colon_is_not_what_the_speech_verb_after_it_says() -> 
     quotes = [quote for _, quote, speaker in found if speaker == "Tom Reed"]
     assert any(q.startswith("he has raised about $100,000") for q in quotes), found
     assert not any("attacked the mayor" in q for q in quotes), found
+
+
+def test_an_inverted_attribution_inside_the_clause_it_reports_is_cut_out_with_its_name() -> None:
+    found = attributed(
+        INTRO + "Any clear reading of the mayor's actions, said Ann Lee, an expert on cities at the Harbor Institute, "
+        "would see this as a retreat."
+    )
+    assert ("indirect", "Any clear reading of the mayor's actions", "Ann Lee") in found
+    assert ("indirect", "would see this as a retreat", "Ann Lee") in found
