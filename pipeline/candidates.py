@@ -393,7 +393,7 @@ def _subject_of(verb: Token) -> Token | None:
         pobj = next((c for c in agent.children if c.dep_ == "pobj"), None) if agent is not None else None
         if pobj is not None:
             return pobj
-    # "Any reading of it, said Ann Lee, an expert, would be wrong": an inverted attribution set off inside the
+    # "The new timetable, said Ann Lee, a planner, would cut the island off": an inverted attribution set off inside the
     # clause it reports; the parser makes the name the subject of that clause.
     if (inverted := _inverted_parenthetical_subject(verb)) is not None:
         return inverted
@@ -422,7 +422,7 @@ def _subject_of(verb: Token) -> Token | None:
         for child in verb.head.head.children:
             if child.dep_ == "dobj":
                 return child
-    # "Lee stood out by saying ...", "Lee, after first saying ..., changed course": a gerund after a preposition
+    # "Lee ended the meeting by saying ...", "Lee, before first saying ..., signed": a gerund after a preposition
     # of time or means shares its clause's subject ("criticized Lee for saying" does not: that is the object's).
     if verb.tag_ == "VBG" and verb.dep_ == "pcomp" and verb.head.lower_ in GERUND_SUBJECT_PREPOSITIONS and verb.head.head.pos_ in ("VERB", "AUX"):
         return _subject_of(verb.head.head)
@@ -464,7 +464,7 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         return sent.start_char, sent.end_char  # cut around the attribution and its name by `_around_attribution`
     clauses = [child for child in _children(verb, sent) if child.dep_ == "ccomp"]
     if clauses:
-        # "A is paying off: He said he has raised B": a clause before a colon is not what the verb after it says.
+        # "A has worked: She said she has sold B": a clause before a colon is not what the verb after it says.
         child = clauses[0]
         if child.i < verb.i and clauses[-1].i > verb.i and any(t.text in (":", ";") for t in sent.doc[child.right_edge.i + 1 : verb.i]):
             child = clauses[-1]
@@ -536,7 +536,7 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
     # (the whole sentence; the attribution itself is cut out by `_around_attribution`).
     if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and (set_off or _subject_set_off(verb, sent)):
         return sent.start_char, sent.end_char
-    # "If the pier falls, Reed said, there is a simple answer": the same, where the parse hangs the attribution
+    # "Unless the council pays, Reed said, the answer is plain: ...": the same, where the parse hangs the attribution
     # on a clause below the root; commas on both sides set it off.
     if verb.dep_ == "parataxis" and verb.head.i > verb.i and _subject_set_off(verb, sent):
         return sent.start_char, sent.end_char
@@ -718,7 +718,7 @@ def _clause_after_attribution(verb: Token, sent: SpacySpan) -> bool:
         after += 1
     if any(t.dep_ in ("nsubj", "nsubjpass") and t.head.tag_ in ("VBD", "VBZ", "VBP", "MD") and t.head.i > t.i for t in doc[after : sent.end]):
         return True
-    # "It is his job, he said, to talk to Congress": the rest of the clause he interrupted (not a participle of his own).
+    # "The fix is simple, he said, to raise the fare": the rest of the clause he interrupted (not a participle of his own).
     rest = [t for t in doc[after : sent.end] if not t.is_punct]
     return len(rest) >= 2 and rest[0].tag_ not in ("VBG", "VBN") and rest[0].lemma_ not in SPEECH_VERBS
 
@@ -955,7 +955,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             min_words = MIN_NAMING_WORDS if _object_with_complement(verb, span) == content else MIN_DIRECT_WORDS
             pieces = _around_attribution(verb, subject, content)
             for k, (start, end) in enumerate(pieces):
-                # "Any attempt to fix it, he said, becomes hopeless": the piece after a cut is short but whole.
+                # "Every plan to save the mill, he said, looks doomed": the piece after a cut is short but whole.
                 add(start, end, "indirect", sentence.index, verb.text, cue, MIN_NAMING_WORDS if k and len(pieces) > 1 else min_words)
         for obj, content in _according_to(span):
             if _in_spans(obj.idx, quotes):
@@ -974,7 +974,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
         if _word_count(text[q_start:q_end]) < MIN_DIRECT_WORDS or looks_like_title(text[q_start:q_end]):
             if not _signed_by_speech_verb(seg, q_start, q_end):
                 continue
-            min_words = 1  # '"Elections matter," Lee said.': a short quote its attribution follows at once
+            min_words = 1  # '"Rates matter," Lee said.': a short quote its attribution follows at once
         containing = [c for c in candidates if c.type == "indirect" and c.start <= q_start and q_end <= c.end + 2]
         if containing:
             host = containing[0]
@@ -1105,9 +1105,9 @@ def _subject_after_quote(seg: SegmentedArticle, q_start: int, q_end: int) -> Tok
 
 
 def _signed_by_speech_verb(seg: SegmentedArticle, q_start: int, q_end: int) -> bool:
-    """'"Elections matter," Lee said.': a quote that opens its sentence, then its own comma (or ? !) and closing
+    """'"Rates matter," Lee said.': a quote that opens its sentence, then its own comma (or ? !) and closing
     mark, then a name or "he"/"she" as the subject of a speech verb. Scare quotes and titles inside a sentence
-    ('On "This Week," Lee said') are not signed so."""
+    ('At the fair "Harbor Days," Lee said') are not signed so."""
     sentence = seg.sentence_at(q_start)
     if seg.text[sentence.start : q_start].strip(" \t\n\"'\u201c\u2018\u00ab`"):
         return False
