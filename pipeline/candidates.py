@@ -532,13 +532,11 @@ def _parsed_content(verb: Token, sent: SpacySpan) -> tuple[int, int] | None:
         return sent.start_char, words[0].idx
     if (trailing := _trailing_attribution(verb, sent)) is not None:
         return trailing
-    # "The plan, she said, will fail.": an attribution set off by commas inside the clause it reports
-    # (the whole sentence; the attribution itself is cut out by `_around_attribution`).
-    if verb.dep_ == "parataxis" and verb.head == sent.root and verb.head.i > verb.i and (set_off or _subject_set_off(verb, sent)):
-        return sent.start_char, sent.end_char
-    # "Unless the council pays, Reed said, the answer is plain: ...": the same, where the parse hangs the attribution
-    # on a clause below the root; commas on both sides set it off.
-    if verb.dep_ == "parataxis" and verb.head.i > verb.i and _subject_set_off(verb, sent):
+    # "The plan, she said, will fail.": an attribution set off by commas inside the clause it reports (the whole
+    # sentence; the attribution itself is cut out by `_around_attribution`). Hung on the root, punctuation before
+    # it is enough; hung below it ("Unless the council pays, Reed said, the answer is plain: ..."), commas on
+    # both sides of the subject and verb set it off.
+    if verb.dep_ == "parataxis" and verb.head.i > verb.i and ((verb.head == sent.root and set_off) or _subject_set_off(verb, sent)):
         return sent.start_char, sent.end_char
     return None
 
@@ -956,7 +954,7 @@ def find_candidates(seg: SegmentedArticle) -> list[QuoteCandidate]:
             pieces = _around_attribution(verb, subject, content)
             for k, (start, end) in enumerate(pieces):
                 # "Every plan to save the mill, he said, looks doomed": the piece after a cut is short but whole.
-                add(start, end, "indirect", sentence.index, verb.text, cue, MIN_NAMING_WORDS if k and len(pieces) > 1 else min_words)
+                add(start, end, "indirect", sentence.index, verb.text, cue, MIN_NAMING_WORDS if k else min_words)
         for obj, content in _according_to(span):
             if _in_spans(obj.idx, quotes):
                 continue  # "according to X" inside quoted words is the speaker's, who relays X
